@@ -1,0 +1,101 @@
+/**
+ * The basic flow of a table cache: load a join, read from memory, see a stale value, invalidate,
+ * see the fresh one, and pick up an inserted row.
+ *
+ *   pnpm example                                      # on embedded PGlite, no server needed
+ *   DATABASE_URL=postgres://... pnpm example          # on a server (uses schema tablecache_example)
+ */
+import { CachedTable, type DbAccess, type Query } from '@tablecache/core';
+import { LocalStorageTable } from '@tablecache/local';
+import { PostgresAccess, type PostgresConnection } from '@tablecache/postgres';
+import { sql } from 'kysely';
+import { connectFromEnv, isMain } from './connect.js';
+import { CREATE_SCHEMA_STATEMENTS, SCHEMA, userIndexes, type Database } from './users-cities.js';
+
+/** Counts the queries that reach the database, to show which reads do not. */
+class CountingAccess implements DbAccess {
+  queries = 0;
+  constructor(private readonly inner: DbAccess) {}
+  getRecords<R>(query: Query<R>): AsyncIterable<R> {
+    this.queries++;
+    return this.inner.getRecords(query);
+  }
+}
+
+export interface BasicExampleResult {
+  readonly loaded: number;
+  readonly staleName: string | undefined;
+  readonly freshName: string | undefined;
+  readonly queriesForAbsentUser: number;
+  readonly insertedUser: { readonly name: string; readonly city_name: string | null } | undefined;
+  readonly queriesForInsertedUser: number;
+}
+
+export async function runBasicExample(
+  connection: PostgresConnection<Database>,
+  log: (line: string) => void = console.log,
+): Promise<BasicExampleResult> {
+  const access = new PostgresAccess<Database>(connection);
+  const db = access.kysely;
+  try {
+    for (const statement of CREATE_SCHEMA_STATEMENTS) await sql.raw(statement).execute(db);
+    await db.withSchema(SCHEMA).insertInto('cities').values([{ city_id: 1, name: 'Berlin' }, { city_id: 2, name: 'Hamburg' }]).execute();
+    await db.withSchema(SCHEMA).insertInto('users').values([{ user_id: 1, name: 'Alice', nickname: 'al' }, { user_id: 2, name: 'Bob', nickname: null }]).execute();
+    await db.withSchema(SCHEMA).insertInto('users_cities').values([{ user_id: 1, city_id: 1 }, { user_id: 2, city_id: 2 }]).execute();
+    log(`1. created ${SCHEMA}.users, .cities and .users_cities with users 1 and 2`);
+
+    const counted = new CountingAccess(access);
+    const indexes = userIndexes(db);
+    const users = new CachedTable(indexes, counted, new LocalStorageTable(indexes, { name: 'users' }));
+    await users.load({ index: 'primaryKey', all: true });
+    const loaded = (await users.getRecords({ index: 'primaryKey', all: true })).length;
+    log(`2. loaded the join: ${loaded} users in memory (${counted.queries} query)`);
+
+    for (const user of await users.getRecords({ index: 'primaryKey', keys: [1, 2] })) {
+      log(`3. user ${user.user_id}: ${user.name} (${user.nickname ?? 'no nickname'}) lives in ${user.city_name}`);
+    }
+
+    const before = counted.queries;
+    const absent = await users.getRecords({ index: 'primaryKey', keys: [3] });
+    const queriesForAbsentUser = counted.queries - before;
+    log(`4. user 3: ${absent.length === 0 ? 'absent' : 'present'}, known from memory with ${queriesForAbsentUser} database queries`);
+
+    await db.withSchema(SCHEMA).updateTable('users').set({ name: 'Alicia' }).where('user_id', '=', 1).execute();
+    const staleName = (await users.getFirstRecord({ index: 'primaryKey', keys: [1] })).name;
+    log(`5. renamed user 1 in the database; the cache still says ${staleName} (stale: nothing told it)`);
+
+    users.invalidateRecords([{ index: 'primaryKey', keys: [1] }]);
+    const freshName = (await users.getFirstRecord({ index: 'primaryKey', keys: [1] })).name;
+    log(`6. invalidated user 1; the next read refreshed it: ${freshName}`);
+
+    await db.transaction().execute(async (trx) => {
+      await trx.withSchema(SCHEMA).insertInto('users').values({ user_id: 3, name: 'Carol', nickname: 'caz' }).execute();
+      await trx.withSchema(SCHEMA).insertInto('users_cities').values({ user_id: 3, city_id: 2 }).execute();
+    });
+    users.invalidateRecords([{ index: 'primaryKey', keys: [3] }]);
+    await users.refreshInvalid();
+    const beforeInserted = counted.queries;
+    const [inserted] = await users.getRecords({ index: 'primaryKey', keys: [3] });
+    const queriesForInsertedUser = counted.queries - beforeInserted;
+    log(`7. inserted user 3, invalidated and refreshed: ${inserted?.name} in ${inserted?.city_name}, read from memory with ${queriesForInsertedUser} queries`);
+
+    await users.close();
+    return {
+      loaded,
+      staleName,
+      freshName,
+      queriesForAbsentUser,
+      insertedUser: inserted && { name: inserted.name, city_name: inserted.city_name },
+      queriesForInsertedUser,
+    };
+  } finally {
+    await access.close();
+  }
+}
+
+if (isMain(import.meta.url)) {
+  const { connection, description } = await connectFromEnv<Database>();
+  console.log(`tablecache basic example on ${description}`);
+  await runBasicExample(connection);
+  if ('pglite' in connection) await connection.pglite.close();
+}

@@ -1,0 +1,9 @@
+import type { Query } from '../query/query.js';
+
+/**
+ * How a table reaches its database. The engine asks only for rows, streamed: an implementation
+ * fetches in batches and must not hold a connection while the consumer is slow.
+ */
+export interface DbAccess {
+  getRecords<R>(query: Query<R>): AsyncIterable<R>;
+}

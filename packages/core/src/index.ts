@@ -1,0 +1,33 @@
+export type { DbAccess } from './db-access/db-access.js';
+export {
+  AlreadyLoadedError,
+  InvalidKeyError,
+  InvalidQueryError,
+  MalformedSpecError,
+  NotLoadedError,
+  RecordNotFoundError,
+  TableClosedError,
+  TablecacheError,
+  UndefinedKeyError,
+  UnknownIndexError,
+  describeValue,
+} from './errors/errors.js';
+export type { Adjustment, IndexSpec, Indexes, PrimaryKeysSpec } from './indexes/indexes.js';
+export {
+  PrimaryKeyIndexes,
+  type AllRecordsSpec,
+  type PrimaryKeyIndexesOptions,
+  type PrimaryKeySpec,
+} from './indexes/primary-key-indexes.js';
+export { Interval } from './interval/interval.js';
+export { assertKey, compareKeys, hashKey, type HashKey, type Key, type KeyPart } from './key/key.js';
+export type { Query, RawQuery } from './query/query.js';
+export {
+  PRIMARY_KEY_INDEX,
+  type ScratchSpace,
+  type StorageIndexDefinition,
+  type StorageLayout,
+  type StorageRecordsSpec,
+  type StorageTable,
+} from './storage/storage-table.js';
+export { CachedTable, type CachedTableOptions } from './table/cached-table.js';

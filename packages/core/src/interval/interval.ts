@@ -1,0 +1,34 @@
+import { compareKeys, type Key } from '../key/key.js';
+
+/** A half-open interval `[ge, lt)` of keys or scores, compared with `compareKeys`. */
+export class Interval<T extends Key = Key> {
+  constructor(
+    readonly ge: T,
+    readonly lt: T,
+  ) {}
+
+  get isEmpty(): boolean {
+    return compareKeys(this.ge, this.lt) >= 0;
+  }
+
+  contains(value: T): boolean {
+    return compareKeys(this.ge, value) <= 0 && compareKeys(value, this.lt) < 0;
+  }
+
+  intersects(other: Interval<T>): boolean {
+    return (
+      !this.isEmpty &&
+      !other.isEmpty &&
+      compareKeys(this.ge, other.lt) < 0 &&
+      compareKeys(other.ge, this.lt) < 0
+    );
+  }
+
+  covers(other: Interval<T>): boolean {
+    return other.isEmpty || (compareKeys(this.ge, other.ge) <= 0 && compareKeys(other.lt, this.lt) <= 0);
+  }
+
+  toString(): string {
+    return `[${String(this.ge)}, ${String(this.lt)})`;
+  }
+}

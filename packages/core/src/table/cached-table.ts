@@ -1,0 +1,301 @@
+import type { DbAccess } from '../db-access/db-access.js';
+import {
+  AlreadyLoadedError,
+  MalformedSpecError,
+  NotLoadedError,
+  RecordNotFoundError,
+  TableClosedError,
+} from '../errors/errors.js';
+import type { IndexSpec, Indexes, PrimaryKeysSpec } from '../indexes/indexes.js';
+import type { Key } from '../key/key.js';
+import type { Query } from '../query/query.js';
+import { PRIMARY_KEY_INDEX, type ScratchSpace, type StorageRecordsSpec, type StorageTable } from '../storage/storage-table.js';
+import { InvalidationSet } from './invalidation-set.js';
+import { SerialQueue } from './serial-queue.js';
+
+export interface CachedTableOptions {
+  /** Name used in errors and logs; default: the storage's name. */
+  readonly name?: string;
+  /** Most primary keys sent in one refresh query; more are split over several queries. */
+  readonly maxKeysPerQuery?: number;
+}
+
+type LoadState = 'idle' | 'loading' | 'loaded' | 'failed';
+
+/** Where a read is served from, decided after validation, coverage and waiting for refreshes. */
+type ReadPlan<R> = { readonly from: 'storage'; readonly spec: StorageRecordsSpec<R> } | { readonly from: 'db'; readonly query: Query<R> };
+
+/**
+ * A database query mirrored into storage, read through indexes, kept correct by invalidation.
+ *
+ * Writes to storage (load, refresh, adjust) run one at a time through a queue; a refresh or an
+ * adjust writes to a scratch space and commits in one synchronous step, so a read sees the state
+ * before or after it, never a mix. Reads never queue behind writes unless what they would read
+ * is invalid.
+ */
+export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
+  readonly name: string;
+  readonly #indexes: Indexes<R, S, K>;
+  readonly #db: DbAccess;
+  readonly #storage: StorageTable<R>;
+  readonly #maxKeysPerQuery: number;
+  readonly #writer = new SerialQueue();
+
+  #loadState: LoadState = 'idle';
+  #loading: Promise<void> | undefined;
+  #loadedSignal = new Signal();
+  #closed = false;
+
+  /** Incremented by every invalidation; a read waits only for invalidations up to its own. */
+  #generation = 0;
+  #pending = new InvalidationSet<R, S>();
+  /** The batch the running refresh is working on, until it commits or fails. */
+  #inFlight: InvalidationSet<R, S> | undefined;
+  #running: Promise<void> | undefined;
+  /** A refresh queued behind other writes; later callers join it rather than queue another. */
+  #queuedRefresh: Promise<void> | undefined;
+
+  constructor(indexes: Indexes<R, S, K>, db: DbAccess, storage: StorageTable<R>, options: CachedTableOptions = {}) {
+    this.#indexes = indexes;
+    this.#db = db;
+    this.#storage = storage;
+    this.name = options.name ?? storage.name;
+    this.#maxKeysPerQuery = options.maxKeysPerQuery ?? 10_000;
+  }
+
+  /** Fills the empty table with the records of `spec` (e.g. `{ index: 'primaryKey', all: true }`). */
+  async load(spec: S): Promise<void> {
+    this.#assertOpen();
+    this.#indexes.validateSpec(spec);
+    if (this.#loadState === 'loading' || this.#loadState === 'loaded') throw new AlreadyLoadedError(this.name);
+    if (this.#loadState === 'failed') this.#loadedSignal = new Signal();
+    this.#loadState = 'loading';
+    const signal = this.#loadedSignal;
+    this.#loading = this.#writer.run(async () => {
+      const adjustment = this.#indexes.prepareAdjustment(spec);
+      try {
+        // Straight into storage, not through a scratch space: nobody reads a loading table
+        // (reads wait for it), and a scratch copy would double the peak memory of a load.
+        for (const query of adjustment.load) {
+          for await (const record of this.#db.getRecords(query)) {
+            this.#assertOpen();
+            this.#storage.put(record);
+          }
+        }
+        this.#assertOpen();
+        adjustment.commit();
+        this.#loadState = 'loaded';
+        signal.resolve();
+      } catch (error) {
+        this.#storage.clear();
+        this.#loadState = 'failed';
+        signal.reject(error);
+        throw error;
+      }
+    });
+    return this.#loading;
+  }
+
+  /** Resolves once a load has succeeded; rejects when the current load attempt failed. */
+  loaded(): Promise<void> {
+    return this.#loadedSignal.promise;
+  }
+
+  /** The records matching `spec`, from storage when covered and valid, else from the database. */
+  async getRecords(spec: S | PrimaryKeysSpec<K>): Promise<R[]> {
+    const plan = await this.#plan(spec);
+    if (plan.from === 'storage') return this.#storage.getRecords(plan.spec);
+    const records: R[] = [];
+    for await (const record of this.#db.getRecords(plan.query)) records.push(record);
+    return records;
+  }
+
+  /** Like `getRecords`, streamed; from storage it streams a snapshot taken when the read starts. */
+  async *streamRecords(spec: S | PrimaryKeysSpec<K>): AsyncGenerator<R, void, undefined> {
+    const plan = await this.#plan(spec);
+    if (plan.from === 'storage') yield* this.#storage.getRecords(plan.spec);
+    else yield* this.#db.getRecords(plan.query);
+  }
+
+  /** The first record matching `spec`; rejects with `RecordNotFoundError` when there is none. */
+  async getFirstRecord(spec: S | PrimaryKeysSpec<K>): Promise<R> {
+    const plan = await this.#plan(spec);
+    if (plan.from === 'storage') {
+      const [first] = this.#storage.getRecords(plan.spec);
+      if (first !== undefined) return first;
+    } else {
+      for await (const record of this.#db.getRecords(plan.query)) return record;
+    }
+    throw new RecordNotFoundError(spec);
+  }
+
+  /**
+   * Declares that what storage holds for `oldSpecs` is stale and that the database rows of
+   * `newSpecs` must be (re)loaded. Every read that starts after this call sees the refreshed
+   * state. Every spec is checked before anything is marked, so a bad spec loses nothing.
+   */
+  invalidateRecords(oldSpecs: readonly (S | PrimaryKeysSpec<K>)[], newSpecs: readonly (S | PrimaryKeysSpec<K>)[] = oldSpecs): void {
+    this.#assertOpen();
+    for (const specs of [oldSpecs, newSpecs]) {
+      if (!Array.isArray(specs)) throw new MalformedSpecError(specs, 'invalidateRecords takes arrays of specs');
+      for (const spec of specs) this.#indexes.validateSpec(spec);
+    }
+    if (this.#loadState === 'idle' || this.#loadState === 'failed') return; // nothing is cached
+    const generation = ++this.#generation;
+    const pending = this.#pending;
+    for (const spec of oldSpecs) {
+      const where = this.#indexes.storageRecordsSpec(spec);
+      if (where.kind === 'all' && where.filter === undefined) {
+        pending.markEverything(generation);
+        continue;
+      }
+      pending.markStaleSpec(where, generation);
+      for (const record of this.#storage.getRecords(where)) {
+        pending.markStaleRecord(this.#indexes.primaryKey(record), this.#indexKeys(record), generation);
+      }
+    }
+    for (const spec of newSpecs) {
+      if (isPrimaryKeysSpec(spec)) pending.reloadPrimaryKeys(spec.keys, generation);
+      else pending.reloadSpec(spec as S, this.#indexes.storageRecordsSpec(spec), generation);
+    }
+  }
+
+  /** Refreshes everything invalid now, in as few queries as the invalidations allow. */
+  refreshInvalid(): Promise<void> {
+    this.#queuedRefresh ??= this.#writer.run(() => {
+      this.#queuedRefresh = undefined;
+      this.#running = this.#refresh();
+      return this.#running;
+    });
+    return this.#queuedRefresh;
+  }
+
+  /** Moves what is cached to `spec`'s coverage: what leaves expires, what enters is loaded. */
+  async adjust(spec: S): Promise<void> {
+    this.#assertOpen();
+    this.#indexes.validateSpec(spec);
+    if (this.#loadState === 'loading') await this.#loading;
+    if (this.#loadState !== 'loaded') throw new NotLoadedError(this.name);
+    await this.#writer.run(async () => {
+      const adjustment = this.#indexes.prepareAdjustment(spec);
+      const scratch = this.#storage.scratch();
+      if (adjustment.expire !== undefined) this.#expire(scratch, adjustment.expire);
+      for (const query of adjustment.load) await this.#putRows(scratch, query, () => true);
+      this.#assertOpen();
+      scratch.commit();
+      adjustment.commit();
+    });
+  }
+
+  /** Stops serving: storage is emptied and every later call rejects with `TableClosedError`. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#storage.clear();
+    this.#loadedSignal.reject(new TableClosedError(this.name));
+  }
+
+  async #plan(spec: S | PrimaryKeysSpec<K>): Promise<ReadPlan<R>> {
+    this.#assertOpen();
+    this.#indexes.validateSpec(spec);
+    const generation = this.#generation;
+    if (this.#loadState === 'loading') await this.#loading?.catch(() => undefined);
+    for (;;) {
+      this.#assertOpen();
+      // Coverage is asked again after every wait: an adjust may have moved it meanwhile.
+      if (!this.#indexes.covers(spec)) return { from: 'db', query: this.#indexes.dbQuery(spec) };
+      const where = this.#indexes.storageRecordsSpec(spec);
+      if (this.#pending.intersects(where, generation)) await this.refreshInvalid();
+      else if (this.#inFlight?.intersects(where, generation)) await this.#running;
+      else return { from: 'storage', spec: where };
+    }
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.#pending.isEmpty || this.#closed) return;
+    const batch = this.#pending;
+    this.#pending = new InvalidationSet();
+    this.#inFlight = batch;
+    try {
+      const scratch = this.#storage.scratch();
+      const covered = (record: R) => this.#indexes.coversRecord(record);
+      if (batch.everything !== undefined) {
+        scratch.clear();
+        for (const spec of this.#indexes.loadedSpecs()) await this.#putRows(scratch, this.#indexes.dbQuery(spec), covered);
+      } else {
+        for (const spec of batch.staleSpecs) this.#expire(scratch, spec);
+        for (const key of batch.staleKeys.values()) scratch.delete(key);
+        // A primary key's rows in the database are the whole truth about it: what is stored
+        // under it goes, and comes back only if the database still has it.
+        for (const key of batch.reloadKeys.values()) scratch.delete(key);
+        for (const keys of chunks(batch.reloadKeys.values(), this.#maxKeysPerQuery)) {
+          await this.#putRows(scratch, this.#indexes.dbQuery({ index: PRIMARY_KEY_INDEX, keys: keys as K[] }), covered);
+        }
+        for (const spec of batch.reloadSpecs) await this.#putRows(scratch, this.#indexes.dbQuery(spec), covered);
+      }
+      this.#assertOpen();
+      scratch.commit();
+    } catch (error) {
+      // Nothing was committed: the batch is pending again, with whatever arrived meanwhile.
+      batch.absorb(this.#pending);
+      this.#pending = batch;
+      throw error;
+    } finally {
+      this.#inFlight = undefined;
+      this.#running = undefined;
+    }
+  }
+
+  async #putRows(scratch: ScratchSpace<R>, query: Query<R>, keep: (record: R) => boolean): Promise<void> {
+    for await (const record of this.#db.getRecords(query)) {
+      if (keep(record)) scratch.put(record);
+    }
+  }
+
+  #expire(scratch: ScratchSpace<R>, spec: StorageRecordsSpec<R>): void {
+    if (spec.kind === 'all' && spec.filter === undefined) {
+      scratch.clear();
+      return;
+    }
+    for (const record of this.#storage.getRecords(spec)) scratch.delete(this.#indexes.primaryKey(record));
+  }
+
+  *#indexKeys(record: R): Generator<readonly [string, Key]> {
+    for (const [name, definition] of Object.entries(this.#indexes.storageIndexes)) yield [name, definition.key(record)];
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new TableClosedError(this.name);
+  }
+}
+
+function isPrimaryKeysSpec<K extends Key>(spec: IndexSpec): spec is PrimaryKeysSpec<K> {
+  return spec.index === PRIMARY_KEY_INDEX && 'keys' in spec;
+}
+
+function* chunks<T>(values: Iterable<T>, size: number): Generator<T[]> {
+  let chunk: T[] = [];
+  for (const value of values) {
+    chunk.push(value);
+    if (chunk.length === size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/** A promise settled from outside, that never counts as an unhandled rejection. */
+class Signal {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: unknown) => void;
+
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.promise.catch(() => undefined);
+  }
+}

@@ -1,0 +1,126 @@
+import { hashKey, type HashKey, type Key } from '../key/key.js';
+import { PRIMARY_KEY_INDEX, type StorageRecordsSpec } from '../storage/storage-table.js';
+
+/**
+ * Invalidations that have not been refreshed yet, and what a refresh must do about them.
+ *
+ * Each invalidation has a generation; a read only waits for those from before it started, so a
+ * stream of new invalidations cannot starve it. Reads test `intersects` with the storage spec
+ * they would serve, so an invalid key on one index is seen by reads through any index: when a
+ * stored record is invalidated, its key in every index is marked.
+ */
+export class InvalidationSet<R, S> {
+  /** Generation of the oldest "everything is invalid" mark. */
+  everything: number | undefined;
+  /** Oldest generation of anything in the set. */
+  #oldest: number | undefined;
+  /** Index name → key → oldest generation that marked it. */
+  readonly #marks = new Map<string, Map<HashKey, number>>();
+  /**
+   * Index name → oldest generation of a spec to reload through it. The rows it brings may fall
+   * under any key of the other indexes, so reads through those must wait for it.
+   */
+  readonly #reloadIndexes = new Map<string, number>();
+
+  /** Stored specs whose records are stale; re-read at refresh time (storage may have grown since). */
+  readonly staleSpecs: StorageRecordsSpec<R>[] = [];
+  /** Primary keys of stored records found stale when invalidated. */
+  readonly staleKeys = new Map<HashKey, Key>();
+  /** Primary keys to reload; what the database returns for them is the whole truth. */
+  readonly reloadKeys = new Map<HashKey, Key>();
+  /** Other specs to reload. */
+  readonly reloadSpecs: S[] = [];
+
+  get isEmpty(): boolean {
+    return this.#oldest === undefined;
+  }
+
+  markEverything(generation: number): void {
+    this.everything ??= generation;
+    this.#touch(generation);
+  }
+
+  /** A stored record is stale: its keys in every index are marked. */
+  markStaleRecord(primaryKey: Key, indexKeys: Iterable<readonly [string, Key]>, generation: number): void {
+    this.staleKeys.set(hashKey(primaryKey), primaryKey);
+    this.#mark(PRIMARY_KEY_INDEX, primaryKey, generation);
+    for (const [index, key] of indexKeys) this.#mark(index, key, generation);
+  }
+
+  markStaleSpec(spec: StorageRecordsSpec<R>, generation: number): void {
+    this.staleSpecs.push(spec);
+    if (spec.kind === 'keys') for (const key of spec.keys) this.#mark(spec.index, key, generation);
+    this.#touch(generation);
+  }
+
+  reloadPrimaryKeys(keys: readonly Key[], generation: number): void {
+    for (const key of keys) {
+      this.reloadKeys.set(hashKey(key), key);
+      this.#mark(PRIMARY_KEY_INDEX, key, generation);
+    }
+    this.#reloadThrough(PRIMARY_KEY_INDEX, generation);
+  }
+
+  reloadSpec(spec: S, where: StorageRecordsSpec<R>, generation: number): void {
+    this.reloadSpecs.push(spec);
+    if (where.kind === 'all') {
+      this.markEverything(generation);
+      return;
+    }
+    for (const key of where.keys) this.#mark(where.index, key, generation);
+    this.#reloadThrough(where.index, generation);
+  }
+
+  /** Whether a read that started at `generation` and would serve `spec` must wait for a refresh. */
+  intersects(spec: StorageRecordsSpec<R>, generation: number): boolean {
+    if (this.#oldest === undefined || this.#oldest > generation) return false;
+    if (this.everything !== undefined && this.everything <= generation) return true;
+    if (spec.kind === 'all') return true;
+    for (const [index, oldest] of this.#reloadIndexes) {
+      if (index !== spec.index && oldest <= generation) return true;
+    }
+    const marks = this.#marks.get(spec.index);
+    if (marks === undefined) return false;
+    for (const key of spec.keys) {
+      const marked = marks.get(hashKey(key));
+      if (marked !== undefined && marked <= generation) return true;
+    }
+    return false;
+  }
+
+  /** Adds everything `other` holds (a failed refresh puts its batch back this way). */
+  absorb(other: InvalidationSet<R, S>): void {
+    if (other.everything !== undefined) this.markEverything(other.everything);
+    if (other.#oldest !== undefined) this.#touch(other.#oldest);
+    for (const [index, marks] of other.#marks) {
+      for (const [key, generation] of marks) this.#markHashed(index, key, generation);
+    }
+    for (const [index, generation] of other.#reloadIndexes) this.#reloadThrough(index, generation);
+    this.staleSpecs.push(...other.staleSpecs);
+    for (const [h, key] of other.staleKeys) this.staleKeys.set(h, key);
+    for (const [h, key] of other.reloadKeys) this.reloadKeys.set(h, key);
+    this.reloadSpecs.push(...other.reloadSpecs);
+  }
+
+  #mark(index: string, key: Key, generation: number): void {
+    this.#markHashed(index, hashKey(key), generation);
+  }
+
+  #markHashed(index: string, key: HashKey, generation: number): void {
+    let marks = this.#marks.get(index);
+    if (marks === undefined) this.#marks.set(index, (marks = new Map()));
+    const marked = marks.get(key);
+    if (marked === undefined || generation < marked) marks.set(key, generation);
+    this.#touch(generation);
+  }
+
+  #reloadThrough(index: string, generation: number): void {
+    const oldest = this.#reloadIndexes.get(index);
+    if (oldest === undefined || generation < oldest) this.#reloadIndexes.set(index, generation);
+    this.#touch(generation);
+  }
+
+  #touch(generation: number): void {
+    if (this.#oldest === undefined || generation < this.#oldest) this.#oldest = generation;
+  }
+}

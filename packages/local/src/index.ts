@@ -1,0 +1,1 @@
+export { LocalStorageTable, type LocalStorageTableOptions } from './local-storage-table.js';

@@ -1,0 +1,179 @@
+import {
+  TablecacheError,
+  UnknownIndexError,
+  assertKey,
+  hashKey,
+  PRIMARY_KEY_INDEX,
+  type HashKey,
+  type Key,
+  type ScratchSpace,
+  type StorageIndexDefinition,
+  type StorageLayout,
+  type StorageRecordsSpec,
+  type StorageTable,
+} from '@tablecache/core';
+import { SecondaryIndex } from './secondary-index.js';
+
+export interface LocalStorageTableOptions {
+  readonly name?: string;
+}
+
+/**
+ * Storage in the process's own heap: a `Map` from primary key to record, and one
+ * `SecondaryIndex` per secondary index holding primary keys. Records are stored as given, never
+ * copied.
+ */
+export class LocalStorageTable<R> implements StorageTable<R> {
+  readonly name: string;
+  readonly #layout: StorageLayout<R>;
+  readonly #records = new Map<HashKey, R>();
+  readonly #indexes: ReadonlyMap<string, SecondaryIndex<R>>;
+
+  constructor(layout: StorageLayout<R>, options: LocalStorageTableOptions = {}) {
+    this.#layout = layout;
+    this.name = options.name ?? 'table';
+    this.#indexes = new Map(
+      Object.entries(layout.storageIndexes).map(([name, definition]: [string, StorageIndexDefinition<R>]) => [
+        name,
+        new SecondaryIndex(name, definition),
+      ]),
+    );
+  }
+
+  get size(): number {
+    return this.#records.size;
+  }
+
+  get(primaryKey: Key): R | undefined {
+    return this.#records.get(hashKey(primaryKey));
+  }
+
+  getRecords(spec: StorageRecordsSpec<R>): R[] {
+    const filter = spec.filter;
+    if (spec.kind === 'all') {
+      const all = [...this.#records.values()];
+      return filter === undefined ? all : all.filter(filter);
+    }
+    const records: R[] = [];
+    const seen = new Set<HashKey>();
+    if (spec.index === PRIMARY_KEY_INDEX) {
+      for (const key of spec.keys) {
+        const h = hashKey(key);
+        if (seen.has(h)) continue;
+        seen.add(h);
+        const record = this.#records.get(h);
+        if (record !== undefined && (filter === undefined || filter(record))) records.push(record);
+      }
+      return records;
+    }
+    const index = this.#indexes.get(spec.index);
+    if (index === undefined) throw new UnknownIndexError(spec.index, [PRIMARY_KEY_INDEX, ...this.#indexes.keys()]);
+    for (const key of spec.keys) {
+      const h = hashKey(key);
+      if (seen.has(h)) continue;
+      seen.add(h);
+      for (const primaryKey of index.primaryKeys(h)) {
+        const record = this.#records.get(primaryKey) as R;
+        if (filter === undefined || filter(record)) records.push(record);
+      }
+    }
+    return records;
+  }
+
+  put(record: R): void {
+    this.#putHashed(this.#primaryHash(record), record);
+  }
+
+  clear(): void {
+    this.#records.clear();
+    for (const index of this.#indexes.values()) index.clear();
+  }
+
+  scratch(): ScratchSpace<R> {
+    return new LocalScratchSpace(this, (record) => this.#primaryHash(record), {
+      put: (h, record) => this.#putHashed(h, record),
+      delete: (h) => this.#deleteHashed(h),
+    });
+  }
+
+  #primaryHash(record: R): HashKey {
+    const key = this.#layout.primaryKey(record);
+    assertKey(key, `primary key of a record put into '${this.name}'`);
+    return hashKey(key);
+  }
+
+  #putHashed(h: HashKey, record: R): void {
+    // Every index key is computed before anything changes, so a bad key stores nothing.
+    const keys = [...this.#indexes.values()].map((index) => index.keyOf(record));
+    const previous = this.#records.get(h);
+    if (previous !== undefined) for (const index of this.#indexes.values()) index.remove(previous, h);
+    this.#records.set(h, record);
+    let i = 0;
+    for (const index of this.#indexes.values()) index.add(keys[i++] as HashKey, h);
+  }
+
+  #deleteHashed(h: HashKey): void {
+    const previous = this.#records.get(h);
+    if (previous === undefined) return;
+    for (const index of this.#indexes.values()) index.remove(previous, h);
+    this.#records.delete(h);
+  }
+}
+
+const DELETED = Symbol('deleted');
+
+interface Apply<R> {
+  put(h: HashKey, record: R): void;
+  delete(h: HashKey): void;
+}
+
+/**
+ * Keeps only the last write per primary key, in a `Map`; `commit` replays them synchronously,
+ * so no reader on this thread can see part of a batch.
+ */
+class LocalScratchSpace<R> implements ScratchSpace<R> {
+  readonly #table: StorageTable<R>;
+  readonly #primaryHash: (record: R) => HashKey;
+  readonly #apply: Apply<R>;
+  readonly #writes = new Map<HashKey, R | typeof DELETED>();
+  #cleared = false;
+  #committed = false;
+
+  constructor(table: StorageTable<R>, primaryHash: (record: R) => HashKey, apply: Apply<R>) {
+    this.#table = table;
+    this.#primaryHash = primaryHash;
+    this.#apply = apply;
+  }
+
+  put(record: R): void {
+    this.#assertOpen();
+    const h = this.#primaryHash(record);
+    this.#writes.delete(h); // a later write moves to the end: storage order follows write order
+    this.#writes.set(h, record);
+  }
+
+  delete(primaryKey: Key): void {
+    this.#assertOpen();
+    this.#writes.set(hashKey(primaryKey), DELETED);
+  }
+
+  clear(): void {
+    this.#assertOpen();
+    this.#cleared = true;
+    this.#writes.clear();
+  }
+
+  commit(): void {
+    this.#assertOpen();
+    this.#committed = true;
+    if (this.#cleared) this.#table.clear();
+    for (const [h, write] of this.#writes) {
+      if (write === DELETED) this.#apply.delete(h);
+      else this.#apply.put(h, write);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#committed) throw new TablecacheError(`a scratch space of '${this.#table.name}' was already committed`);
+  }
+}

@@ -1,0 +1,7 @@
+export { compileQuery, type SqlStatement } from './compile-query.js';
+export {
+  InvalidOptionsError,
+  PostgresAccess,
+  type PostgresAccessOptions,
+  type PostgresConnection,
+} from './postgres-access.js';

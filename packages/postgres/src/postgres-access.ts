@@ -1,0 +1,116 @@
+import type { PGlite } from '@electric-sql/pglite';
+import { TablecacheError, type DbAccess, type Query } from '@tablecache/core';
+import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { compileQuery } from './compile-query.js';
+import { readAhead } from './read-ahead.js';
+import { kyselyTransactions, pgliteTransactions, type TransactionRunner } from './transaction-runner.js';
+
+/** Where a `PostgresAccess` gets its connections; exactly one of these. */
+export type PostgresConnection<DB> =
+  | { readonly connectionString: string; readonly poolSize?: number }
+  | { readonly pool: pg.Pool }
+  | { readonly kysely: Kysely<DB> }
+  | { readonly pglite: PGlite };
+
+export type PostgresAccessOptions<DB = unknown> = PostgresConnection<DB> & {
+  /** Rows fetched per round trip of a cursor. */
+  readonly batchSize?: number;
+};
+
+/** The options a `PostgresAccess` was given are not usable. */
+export class InvalidOptionsError extends TablecacheError {
+  override name = 'InvalidOptionsError';
+}
+
+const CONNECTION_OPTIONS = ['connectionString', 'pool', 'kysely', 'pglite'] as const;
+
+/**
+ * Database access for tablecache over kysely and pg, or over embedded PGlite.
+ *
+ * Rows stream through a server-side cursor in a transaction (one snapshot), `batchSize` rows per
+ * fetch. Fetching runs ahead of the consumer, so the connection goes back to the pool when the
+ * database has sent the last row, not when the consumer's loop ends.
+ *
+ * A pool, kysely instance or PGlite passed in stays the caller's: `close()` ends only what this
+ * object created.
+ */
+export class PostgresAccess<DB = unknown> implements DbAccess {
+  /** A kysely instance on the same connections, for building and running your own queries. */
+  readonly kysely: Kysely<DB>;
+  readonly batchSize: number;
+  readonly #transaction: TransactionRunner;
+  readonly #ownsKysely: boolean;
+  #closed = false;
+
+  constructor(options: PostgresAccessOptions<DB>) {
+    const given = CONNECTION_OPTIONS.filter((name) => typeof options === 'object' && options !== null && name in options);
+    if (given.length !== 1) {
+      throw new InvalidOptionsError(
+        `PostgresAccess takes exactly one of ${CONNECTION_OPTIONS.join(', ')}; got ${given.length === 0 ? 'none' : given.join(' and ')}`,
+      );
+    }
+    this.batchSize = options.batchSize ?? 1000;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
+      throw new InvalidOptionsError(`batchSize must be a positive integer; got ${String(options.batchSize)}`);
+    }
+    if ('pglite' in options) {
+      this.kysely = new Kysely<DB>({ dialect: new PGliteDialect({ pglite: options.pglite }) });
+      this.#transaction = pgliteTransactions(options.pglite);
+      this.#ownsKysely = false; // destroying it would close the caller's PGlite
+      return;
+    }
+    if ('kysely' in options) {
+      this.kysely = options.kysely;
+      this.#ownsKysely = false;
+    } else if ('pool' in options) {
+      const pool = options.pool;
+      // kysely ends the pool it is given when destroyed; the caller's pool is not ours to end.
+      this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({
+          pool: { options: pool.options, connect: () => pool.connect(), end: async () => {} },
+        }) });
+      this.#ownsKysely = true;
+    } else {
+      if (typeof options.connectionString !== 'string' || options.connectionString === '') {
+        throw new InvalidOptionsError('connectionString must be a non-empty string');
+      }
+      const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10 });
+      this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+      this.#ownsKysely = true;
+    }
+    this.#transaction = kyselyTransactions(this.kysely);
+  }
+
+  getRecords<R>(query: Query<R>): AsyncIterable<R> {
+    this.#assertOpen();
+    const { sql, parameters } = compileQuery(query, this.kysely);
+    const batchSize = this.batchSize;
+    return readAhead<R>((push, signal) =>
+      this.#transaction(async (execute) => {
+        await execute(`DECLARE tablecache_cursor NO SCROLL CURSOR FOR ${sql}`, parameters);
+        while (!signal.aborted) {
+          const rows = await execute(`FETCH ${batchSize} FROM tablecache_cursor`, []);
+          if (rows.length > 0) push(rows as R[]);
+          if (rows.length < batchSize) break;
+        }
+      }),
+    );
+  }
+
+  /** Runs any statement (also writes) and returns its rows. */
+  async execute<R>(query: Query<R>): Promise<R[]> {
+    this.#assertOpen();
+    const { sql, parameters } = compileQuery(query, this.kysely);
+    return this.#transaction(async (execute) => (await execute(sql, parameters)) as R[]);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsKysely) await this.kysely.destroy();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new InvalidOptionsError('this PostgresAccess is closed');
+  }
+}

@@ -1,0 +1,227 @@
+import {
+  hashKey,
+  InvalidKeyError,
+  TablecacheError,
+  UndefinedKeyError,
+  UnknownIndexError,
+  type StorageLayout,
+  type StorageTable,
+} from '@tablecache/core';
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+
+/** The record every conformance test stores: a primary key, a hash index and a unique index. */
+export interface Item {
+  readonly id: number;
+  readonly group: string;
+  readonly email: string;
+}
+
+export const itemLayout: StorageLayout<Item> = {
+  primaryKey: (item) => item.id,
+  storageIndexes: {
+    group: { kind: 'hash', key: (item) => item.group },
+    email: { kind: 'unique', key: (item) => item.email },
+  },
+};
+
+const item = (id: number, group = 'a', email = `${id}@example.com`): Item => ({ id, group, email });
+
+export type StorageFactory = <R>(layout: StorageLayout<R>) => StorageTable<R>;
+
+/**
+ * The behaviour every `StorageTable` must have. A storage package calls this from its own test
+ * file with a factory for its table.
+ */
+export function describeStorageTableConformance(name: string, create: StorageFactory): void {
+  describe(`${name} conforms to StorageTable`, () => {
+    const fresh = (...items: Item[]) => {
+      const table = create(itemLayout);
+      for (const i of items) table.put(i);
+      return table;
+    };
+
+    test('a record put is found by its primary key', () => {
+      const table = fresh(item(1));
+      expect(table.get(1)).toEqual(item(1));
+      expect(table.size).toBe(1);
+    });
+
+    test('an absent primary key finds nothing', () => {
+      expect(fresh(item(1)).get(2)).toBeUndefined();
+    });
+
+    test('putting a record with a stored primary key replaces it', () => {
+      const table = fresh(item(1, 'a'), item(1, 'b'));
+      expect(table.get(1)).toEqual(item(1, 'b'));
+      expect(table.size).toBe(1);
+    });
+
+    test('replacing a record moves it between hash index keys', () => {
+      const table = fresh(item(1, 'a'), item(1, 'b'));
+      expect(table.getRecords({ kind: 'keys', index: 'group', keys: ['a'] })).toEqual([]);
+      expect(table.getRecords({ kind: 'keys', index: 'group', keys: ['b'] })).toEqual([item(1, 'b')]);
+    });
+
+    test('reading by primary keys gives records in key order, each once, skipping absent keys', () => {
+      const table = fresh(item(1), item(2), item(3));
+      expect(table.getRecords({ kind: 'keys', index: 'primaryKey', keys: [3, 9, 1, 3] })).toEqual([item(3), item(1)]);
+    });
+
+    test('reading a hash index key gives every record under it', () => {
+      const table = fresh(item(1, 'a'), item(2, 'b'), item(3, 'a'));
+      const records = table.getRecords({ kind: 'keys', index: 'group', keys: ['a'] });
+      expect(records.map((r) => r.id).sort()).toEqual([1, 3]);
+    });
+
+    test('reading a unique index key gives its record', () => {
+      const table = fresh(item(1), item(2));
+      expect(table.getRecords({ kind: 'keys', index: 'email', keys: ['2@example.com'] })).toEqual([item(2)]);
+    });
+
+    test('reading all gives every record, and a filter selects among them', () => {
+      const table = fresh(item(1, 'a'), item(2, 'b'), item(3, 'a'));
+      expect(table.getRecords({ kind: 'all' }).map((r) => r.id).sort()).toEqual([1, 2, 3]);
+      expect(table.getRecords({ kind: 'all', filter: (r) => r.group === 'b' })).toEqual([item(2, 'b')]);
+    });
+
+    test('a filter also applies to reads by key', () => {
+      const table = fresh(item(1, 'a'), item(2, 'b'));
+      expect(table.getRecords({ kind: 'keys', index: 'primaryKey', keys: [1, 2], filter: (r) => r.id > 1 })).toEqual([item(2, 'b')]);
+    });
+
+    test('reading an index the layout does not have throws UnknownIndexError', () => {
+      expect(() => fresh().getRecords({ kind: 'keys', index: 'nope', keys: [1] })).toThrow(UnknownIndexError);
+    });
+
+    test('what a read returned does not change with later writes', () => {
+      const table = fresh(item(1));
+      const records = table.getRecords({ kind: 'all' });
+      table.put(item(2));
+      table.clear();
+      expect(records).toEqual([item(1)]);
+    });
+
+    test('tuple and Date primary keys match equal values held in other objects', () => {
+      const table = create<{ key: [string, Date]; value: number }>({ primaryKey: (r) => r.key, storageIndexes: {} });
+      table.put({ key: ['x', new Date(1000)], value: 1 });
+      expect(table.get(['x', new Date(1000)])).toEqual({ key: ['x', new Date(1000)], value: 1 });
+      expect(table.get(['x', new Date(1001)])).toBeUndefined();
+    });
+
+    test('a record whose primary key is undefined is refused with UndefinedKeyError and nothing is stored', () => {
+      const table = fresh();
+      expect(() => table.put({ group: 'a', email: 'x' } as unknown as Item)).toThrow(UndefinedKeyError);
+      expect(table.size).toBe(0);
+    });
+
+    test('a record whose index key is invalid is refused and the stored record stays', () => {
+      const table = fresh(item(1));
+      expect(() => table.put({ id: 1, group: Number.NaN, email: 'x' } as unknown as Item)).toThrow(InvalidKeyError);
+      expect(table.get(1)).toEqual(item(1));
+      expect(table.getRecords({ kind: 'keys', index: 'group', keys: ['a'] })).toEqual([item(1)]);
+    });
+
+    test('clear empties the records and every index', () => {
+      const table = fresh(item(1), item(2));
+      table.clear();
+      expect(table.size).toBe(0);
+      expect(table.getRecords({ kind: 'keys', index: 'group', keys: ['a'] })).toEqual([]);
+    });
+
+    test('writes to a scratch space are invisible until it commits', () => {
+      const table = fresh(item(1));
+      const scratch = table.scratch();
+      scratch.put(item(2));
+      scratch.delete(1);
+      expect(table.getRecords({ kind: 'all' })).toEqual([item(1)]);
+      scratch.commit();
+      expect(table.getRecords({ kind: 'all' })).toEqual([item(2)]);
+    });
+
+    test('a scratch space applies puts and deletes of one key in call order', () => {
+      const table = fresh(item(1), item(2));
+      const scratch = table.scratch();
+      scratch.delete(1);
+      scratch.put(item(1, 'b'));
+      scratch.put(item(2, 'b'));
+      scratch.delete(2);
+      scratch.commit();
+      expect(table.getRecords({ kind: 'all' })).toEqual([item(1, 'b')]);
+      expect(table.getRecords({ kind: 'keys', index: 'group', keys: ['a'] })).toEqual([]);
+    });
+
+    test('clearing a scratch space drops what is stored on commit and keeps what is put after', () => {
+      const table = fresh(item(1), item(2));
+      const scratch = table.scratch();
+      scratch.put(item(3));
+      scratch.clear();
+      scratch.put(item(4));
+      expect(table.size).toBe(2);
+      scratch.commit();
+      expect(table.getRecords({ kind: 'all' })).toEqual([item(4)]);
+    });
+
+    test('a scratch space commits only once', () => {
+      const scratch = fresh().scratch();
+      scratch.commit();
+      expect(() => scratch.commit()).toThrow(TablecacheError);
+    });
+
+    test('a scratch space that never commits changes nothing', () => {
+      const table = fresh(item(1));
+      table.scratch().delete(1);
+      expect(table.get(1)).toEqual(item(1));
+    });
+
+    test('any sequence of writes leaves every index agreeing with a model', () => {
+      const write = fc.oneof(
+        fc.record({ op: fc.constant('put' as const), id: fc.integer({ min: 0, max: 9 }), group: fc.constantFrom('a', 'b', 'c') }),
+        fc.record({ op: fc.constant('delete' as const), id: fc.integer({ min: 0, max: 9 }) }),
+        fc.record({ op: fc.constant('clear' as const) }),
+      );
+      const batch = fc.record({ scratch: fc.boolean(), writes: fc.array(write, { maxLength: 12 }) });
+      fc.assert(
+        fc.property(fc.array(batch, { maxLength: 8 }), (batches) => {
+          const table = create(itemLayout);
+          const model = new Map<number, Item>();
+          for (const { scratch, writes } of batches) {
+            const target = scratch ? table.scratch() : undefined;
+            for (const w of writes) {
+              if (w.op === 'put') {
+                const record = item(w.id, w.group, `${w.id}@example.com`);
+                model.set(w.id, record);
+                (target ?? table).put(record);
+              } else if (w.op === 'delete') {
+                model.delete(w.id);
+                // Storage deletes only through a scratch space; outside a batch, through one of its own.
+                const deleter = target ?? table.scratch();
+                deleter.delete(w.id);
+                if (target === undefined) deleter.commit();
+              } else {
+                model.clear();
+                (target ?? table).clear();
+              }
+            }
+            target?.commit();
+          }
+          const byId = (a: Item, b: Item) => a.id - b.id;
+          expect(table.getRecords({ kind: 'all' }).sort(byId)).toEqual([...model.values()].sort(byId));
+          for (const group of ['a', 'b', 'c']) {
+            expect(table.getRecords({ kind: 'keys', index: 'group', keys: [group] }).sort(byId)).toEqual(
+              [...model.values()].filter((r) => r.group === group).sort(byId),
+            );
+          }
+          for (const id of Array.from({ length: 10 }, (_, i) => i)) {
+            expect(table.get(id)).toEqual(model.get(id));
+            expect(table.getRecords({ kind: 'keys', index: 'email', keys: [`${id}@example.com`] })).toEqual(
+              model.has(id) ? [model.get(id)] : [],
+            );
+          }
+          expect(table.size).toBe(model.size);
+          expect(new Set(table.getRecords({ kind: 'all' }).map((r) => hashKey(r.id))).size).toBe(model.size);
+        }),
+      );
+    });
+  });
+}
