@@ -1,0 +1,71 @@
+// Compile-time behaviour: `pnpm typecheck` checks this file; each @ts-expect-error below is a
+// call that must not compile, and the build fails if it does.
+import { LocalStorageTable } from '@tablecache/local';
+import { MemoryDatabase } from '@tablecache/testing';
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
+import { describe, expectTypeOf, test } from 'vitest';
+import { PrimaryKeyIndexes } from '../indexes/primary-key-indexes.js';
+import { CachedTable } from './cached-table.js';
+
+interface Database {
+  users: { id: number; name: string; email: string | null };
+}
+
+// A kysely instance that only builds queries: types are what is tested here.
+const db = new Kysely<Database>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (k) => new PostgresIntrospector(k),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  },
+});
+
+function usersTable() {
+  const indexes = new PrimaryKeyIndexes({
+    queryAll: db.selectFrom('users').select(['id', 'name']),
+    primaryKey: (user) => user.id,
+    querySome: (ids) => db.selectFrom('users').select(['id', 'name']).where('id', 'in', ids),
+  });
+  return new CachedTable(indexes, new MemoryDatabase(() => 0), new LocalStorageTable(indexes));
+}
+
+describe('types flow from the query to the read', () => {
+  test('records have the row type of the kysely query', () => {
+    const table = usersTable();
+    expectTypeOf(table.getRecords).returns.resolves.toEqualTypeOf<{ id: number; name: string }[]>();
+    expectTypeOf(table.getFirstRecord).returns.resolves.toEqualTypeOf<{ id: number; name: string }>();
+    expectTypeOf(table.getRecords).parameter(0).toEqualTypeOf<
+      { readonly index: 'primaryKey'; readonly all: true } | { readonly index: 'primaryKey'; readonly keys: readonly number[] }
+    >();
+  });
+
+  test('a spec for an index the table does not have does not compile', () => {
+    const table = usersTable();
+    // @ts-expect-error: the table has no index 'byName'
+    void (() => table.getRecords({ index: 'byName', keys: ['x'] }));
+  });
+
+  test('keys of the wrong type do not compile', () => {
+    const table = usersTable();
+    // @ts-expect-error: primary keys are numbers
+    void (() => table.getRecords({ index: 'primaryKey', keys: ['1'] }));
+  });
+
+  test('a spec of the wrong shape does not compile', () => {
+    const table = usersTable();
+    // @ts-expect-error: `all` must be true
+    void (() => table.load({ index: 'primaryKey', all: false }));
+    // @ts-expect-error: keys is an array
+    void (() => table.getRecords({ index: 'primaryKey', keys: 1 }));
+  });
+
+  test('a key function that uses a column the query does not select does not compile', () => {
+    void new PrimaryKeyIndexes({
+      queryAll: db.selectFrom('users').select(['id']),
+      // @ts-expect-error: name is not selected
+      primaryKey: (user) => user.name,
+      querySome: () => db.selectFrom('users').select(['id']),
+    });
+  });
+});
