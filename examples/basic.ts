@@ -5,22 +5,12 @@
  *   pnpm example                                      # on embedded PGlite, no server needed
  *   DATABASE_URL=postgres://... pnpm example          # on a server (uses schema tablecache_example)
  */
-import { CachedTable, type DbAccess, type Query } from '@tablecache/core';
+import { CachedTable } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { PostgresAccess, type PostgresConnection } from '@tablecache/postgres';
 import { sql } from 'kysely';
 import { connectFromEnv, isMain } from './connect.js';
 import { CREATE_SCHEMA_STATEMENTS, SCHEMA, userIndexes, type Database } from './users-cities.js';
-
-/** Counts the queries that reach the database, to show which reads do not. */
-class CountingAccess implements DbAccess {
-  queries = 0;
-  constructor(private readonly inner: DbAccess) {}
-  getRecords<R>(query: Query<R>): AsyncIterable<R> {
-    this.queries++;
-    return this.inner.getRecords(query);
-  }
-}
 
 export interface BasicExampleResult {
   readonly loaded: number;
@@ -44,20 +34,20 @@ export async function runBasicExample(
     await db.withSchema(SCHEMA).insertInto('users_cities').values([{ user_id: 1, city_id: 1 }, { user_id: 2, city_id: 2 }]).execute();
     log(`1. created ${SCHEMA}.users, .cities and .users_cities with users 1 and 2`);
 
-    const counted = new CountingAccess(access);
     const indexes = userIndexes(db);
-    const users = new CachedTable(indexes, counted, new LocalStorageTable(indexes, { name: 'users' }));
+    const users = new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'users' }));
+    // users.stats counts the queries the table sends, to show which reads send none.
     await users.load({ index: 'primaryKey', all: true });
     const loaded = (await users.getRecords({ index: 'primaryKey', all: true })).length;
-    log(`2. loaded the join: ${loaded} users in memory (${counted.queries} query)`);
+    log(`2. loaded the join: ${loaded} users in memory (${users.stats.queries} query)`);
 
     for (const user of await users.getRecords({ index: 'primaryKey', keys: [1, 2] })) {
       log(`3. user ${user.user_id}: ${user.name} (${user.nickname ?? 'no nickname'}) lives in ${user.city_name}`);
     }
 
-    const before = counted.queries;
+    const before = users.stats.queries;
     const absent = await users.getRecords({ index: 'primaryKey', keys: [3] });
-    const queriesForAbsentUser = counted.queries - before;
+    const queriesForAbsentUser = users.stats.queries - before;
     log(`4. user 3: ${absent.length === 0 ? 'absent' : 'present'}, known from memory with ${queriesForAbsentUser} database queries`);
 
     await db.withSchema(SCHEMA).updateTable('users').set({ name: 'Alicia' }).where('user_id', '=', 1).execute();
@@ -74,9 +64,9 @@ export async function runBasicExample(
     });
     users.invalidateRecords([{ index: 'primaryKey', keys: [3] }]);
     await users.refreshInvalid();
-    const beforeInserted = counted.queries;
+    const beforeInserted = users.stats.queries;
     const [inserted] = await users.getRecords({ index: 'primaryKey', keys: [3] });
-    const queriesForInsertedUser = counted.queries - beforeInserted;
+    const queriesForInsertedUser = users.stats.queries - beforeInserted;
     log(`7. inserted user 3, invalidated and refreshed: ${inserted?.name} in ${inserted?.city_name}, read from memory with ${queriesForInsertedUser} queries`);
 
     await users.close();

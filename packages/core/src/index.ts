@@ -30,4 +30,4 @@ export {
   type StorageRecordsSpec,
   type StorageTable,
 } from './storage/storage-table.js';
-export { CachedTable, type CachedTableOptions } from './table/cached-table.js';
+export { CachedTable, type CachedTableOptions, type CachedTableStats } from './table/cached-table.js';

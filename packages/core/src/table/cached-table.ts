@@ -20,6 +20,20 @@ export interface CachedTableOptions {
   readonly maxKeysPerQuery?: number;
 }
 
+/** Counters of what a table has done since it was created. */
+export interface CachedTableStats {
+  /** Queries sent to the database, for any reason. */
+  readonly queries: number;
+  /** Refreshes that ran (each sends one query or more). */
+  readonly refreshes: number;
+  /** Queries sent by refreshes. */
+  readonly refreshQueries: number;
+  /** Reads served from storage. */
+  readonly readsFromStorage: number;
+  /** Reads passed to the database because storage does not cover them. */
+  readonly readsFromDatabase: number;
+}
+
 type LoadState = 'idle' | 'loading' | 'loaded' | 'failed';
 
 /** Where a read is served from, decided after validation, coverage and waiting for refreshes. */
@@ -40,6 +54,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   readonly #storage: StorageTable<R>;
   readonly #maxKeysPerQuery: number;
   readonly #writer = new SerialQueue();
+  readonly #stats = { queries: 0, refreshes: 0, refreshQueries: 0, readsFromStorage: 0, readsFromDatabase: 0 };
 
   #loadState: LoadState = 'idle';
   #loading: Promise<void> | undefined;
@@ -63,6 +78,10 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#maxKeysPerQuery = options.maxKeysPerQuery ?? 10_000;
   }
 
+  get stats(): CachedTableStats {
+    return { ...this.#stats };
+  }
+
   /** Fills the empty table with the records of `spec` (e.g. `{ index: 'primaryKey', all: true }`). */
   async load(spec: S): Promise<void> {
     this.#assertOpen();
@@ -77,7 +96,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         // Straight into storage, not through a scratch space: nobody reads a loading table
         // (reads wait for it), and a scratch copy would double the peak memory of a load.
         for (const query of adjustment.load) {
-          for await (const record of this.#db.getRecords(query)) {
+          for await (const record of this.#query(query)) {
             this.#assertOpen();
             this.#storage.put(record);
           }
@@ -106,7 +125,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const plan = await this.#plan(spec);
     if (plan.from === 'storage') return this.#storage.getRecords(plan.spec);
     const records: R[] = [];
-    for await (const record of this.#db.getRecords(plan.query)) records.push(record);
+    for await (const record of this.#query(plan.query)) records.push(record);
     return records;
   }
 
@@ -114,7 +133,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   async *streamRecords(spec: S | PrimaryKeysSpec<K>): AsyncGenerator<R, void, undefined> {
     const plan = await this.#plan(spec);
     if (plan.from === 'storage') yield* this.#storage.getRecords(plan.spec);
-    else yield* this.#db.getRecords(plan.query);
+    else yield* this.#query(plan.query);
   }
 
   /** The first record matching `spec`; rejects with `RecordNotFoundError` when there is none. */
@@ -124,7 +143,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       const [first] = this.#storage.getRecords(plan.spec);
       if (first !== undefined) return first;
     } else {
-      for await (const record of this.#db.getRecords(plan.query)) return record;
+      for await (const record of this.#query(plan.query)) return record;
     }
     throw new RecordNotFoundError(spec);
   }
@@ -203,11 +222,17 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     for (;;) {
       this.#assertOpen();
       // Coverage is asked again after every wait: an adjust may have moved it meanwhile.
-      if (!this.#indexes.covers(spec)) return { from: 'db', query: this.#indexes.dbQuery(spec) };
+      if (!this.#indexes.covers(spec)) {
+        this.#stats.readsFromDatabase++;
+        return { from: 'db', query: this.#indexes.dbQuery(spec) };
+      }
       const where = this.#indexes.storageRecordsSpec(spec);
       if (this.#pending.intersects(where, generation)) await this.refreshInvalid();
       else if (this.#inFlight?.intersects(where, generation)) await this.#running;
-      else return { from: 'storage', spec: where };
+      else {
+        this.#stats.readsFromStorage++;
+        return { from: 'storage', spec: where };
+      }
     }
   }
 
@@ -216,6 +241,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const batch = this.#pending;
     this.#pending = new InvalidationSet();
     this.#inFlight = batch;
+    this.#stats.refreshes++;
+    const queriesBefore = this.#stats.queries;
     try {
       const scratch = this.#storage.scratch();
       const covered = (record: R) => this.#indexes.coversRecord(record);
@@ -241,13 +268,19 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       this.#pending = batch;
       throw error;
     } finally {
+      this.#stats.refreshQueries += this.#stats.queries - queriesBefore;
       this.#inFlight = undefined;
       this.#running = undefined;
     }
   }
 
+  #query(query: Query<R>): AsyncIterable<R> {
+    this.#stats.queries++;
+    return this.#db.getRecords(query);
+  }
+
   async #putRows(scratch: ScratchSpace<R>, query: Query<R>, keep: (record: R) => boolean): Promise<void> {
-    for await (const record of this.#db.getRecords(query)) {
+    for await (const record of this.#query(query)) {
       if (keep(record)) scratch.put(record);
     }
   }
