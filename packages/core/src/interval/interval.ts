@@ -1,17 +1,24 @@
 import { compareKeys, type Key } from '../key/key.js';
 
-/** A half-open interval `[ge, lt)` of keys or scores, compared with `compareKeys`. */
-export class Interval<T extends Key = Key> {
-  constructor(
-    readonly ge: T,
-    readonly lt: T,
-  ) {}
+/**
+ * A half-open interval `[ge, lt)` of keys or scores, compared with `compareKeys`. `T` has no
+ * constraint of its own so that `new Interval(1, 5)` is an `Interval<number>`, not of `1 | 5`;
+ * the constructor still takes only keys.
+ */
+export class Interval<T = Key> {
+  readonly ge: T & Key;
+  readonly lt: T & Key;
+
+  constructor(ge: T & Key, lt: T & Key) {
+    this.ge = ge;
+    this.lt = lt;
+  }
 
   get isEmpty(): boolean {
     return compareKeys(this.ge, this.lt) >= 0;
   }
 
-  contains(value: T): boolean {
+  contains(value: T & Key): boolean {
     return compareKeys(this.ge, value) <= 0 && compareKeys(value, this.lt) < 0;
   }
 
