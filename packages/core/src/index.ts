@@ -1,7 +1,9 @@
+export type { Change, ChangeFeed, ChangeFeedEvent, ChangeOp, Row } from './change-feed/change-feed.js';
 export type { DbAccess } from './db-access/db-access.js';
 export {
   AlreadyLoadedError,
   InvalidKeyError,
+  InvalidOptionsError,
   InvalidQueryError,
   MalformedSpecError,
   NotLoadedError,
@@ -31,3 +33,4 @@ export {
   type StorageTable,
 } from './storage/storage-table.js';
 export { CachedTable, type CachedTableOptions, type CachedTableStats } from './table/cached-table.js';
+export type { TableMapping, Unwatch, WatchOptions } from './table/table-watcher.js';

@@ -1,6 +1,5 @@
 export { compileQuery, type SqlStatement } from './compile-query.js';
 export {
-  InvalidOptionsError,
   PostgresAccess,
   type PostgresAccessOptions,
   type PostgresConnection,

@@ -1,9 +1,9 @@
-import { InvalidQueryError } from '@tablecache/core';
+import { InvalidOptionsError, InvalidQueryError } from '@tablecache/core';
 import { testBackends, type OpenBackend } from '@tablecache/testing';
 import { CompiledQuery, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { InvalidOptionsError, PostgresAccess } from './postgres-access.js';
+import { PostgresAccess } from './postgres-access.js';
 
 interface Item {
   id: number;

@@ -1,5 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { TablecacheError, type DbAccess, type Query } from '@tablecache/core';
+import { InvalidOptionsError, type DbAccess, type Query } from '@tablecache/core';
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { compileQuery } from './compile-query.js';
@@ -17,11 +17,6 @@ export type PostgresAccessOptions<DB = unknown> = PostgresConnection<DB> & {
   /** Rows fetched per round trip of a cursor. */
   readonly batchSize?: number;
 };
-
-/** The options a `PostgresAccess` was given are not usable. */
-export class InvalidOptionsError extends TablecacheError {
-  override name = 'InvalidOptionsError';
-}
 
 const CONNECTION_OPTIONS = ['connectionString', 'pool', 'kysely', 'pglite'] as const;
 

@@ -111,3 +111,8 @@ export class NotLoadedError extends TablecacheError {
     super(`table '${table}' is not loaded; call load() first`);
   }
 }
+
+/** Options given to a constructor or method are not usable; the message says which and why. */
+export class InvalidOptionsError extends TablecacheError {
+  override name = 'InvalidOptionsError';
+}

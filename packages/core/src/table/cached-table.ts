@@ -1,3 +1,4 @@
+import type { ChangeFeed } from '../change-feed/change-feed.js';
 import type { DbAccess } from '../db-access/db-access.js';
 import {
   AlreadyLoadedError,
@@ -12,6 +13,7 @@ import type { Query } from '../query/query.js';
 import { PRIMARY_KEY_INDEX, type ScratchSpace, type StorageRecordsSpec, type StorageTable } from '../storage/storage-table.js';
 import { InvalidationSet } from './invalidation-set.js';
 import { SerialQueue } from './serial-queue.js';
+import { TableWatcher, type Unwatch, type WatchOptions } from './table-watcher.js';
 
 export interface CachedTableOptions {
   /** Name used in errors and logs; default: the storage's name. */
@@ -69,6 +71,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   #running: Promise<void> | undefined;
   /** A refresh queued behind other writes; later callers join it rather than queue another. */
   #queuedRefresh: Promise<void> | undefined;
+  readonly #watchers = new Set<TableWatcher<S | PrimaryKeysSpec<K>>>();
 
   constructor(indexes: Indexes<R, S, K>, db: DbAccess, storage: StorageTable<R>, options: CachedTableOptions = {}) {
     this.#indexes = indexes;
@@ -189,6 +192,48 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     return this.#queuedRefresh;
   }
 
+  /**
+   * Keeps the table current from a change feed: each change is mapped to specs to invalidate
+   * (see `WatchOptions`); a gap or a truncate invalidates everything. Watch before `load` when
+   * you can: a table watched after loading cannot know what changed in between, so it is
+   * invalidated whole once.
+   */
+  async watch(feed: ChangeFeed, options: WatchOptions<S | PrimaryKeysSpec<K>> = {}): Promise<Unwatch> {
+    this.#assertOpen();
+    const watcher = new TableWatcher<S | PrimaryKeysSpec<K>>(
+      {
+        name: this.name,
+        invalidate: (specs) => this.invalidateRecords(specs),
+        invalidateEverything: () => this.#invalidateEverything(),
+        refreshInvalid: () => this.refreshInvalid(),
+      },
+      feed,
+      options,
+    );
+    this.#watchers.add(watcher);
+    const unwatch = async () => {
+      watcher.close();
+      this.#watchers.delete(watcher);
+    };
+    try {
+      await feed.ready?.();
+    } catch (error) {
+      await unwatch();
+      throw error;
+    }
+    if (this.#loadState === 'loading' || this.#loadState === 'loaded') watcher.invalidateEverything();
+    return unwatch;
+  }
+
+  /**
+   * The read-your-writes barrier: once it resolves, every change committed before the call is
+   * visible to reads (refreshed already in eager mode, refreshed by the next read in lazy mode).
+   */
+  async sync(): Promise<void> {
+    this.#assertOpen();
+    await Promise.all([...this.#watchers].map((watcher) => watcher.sync()));
+  }
+
   /** Moves what is cached to `spec`'s coverage: what leaves expires, what enters is loaded. */
   async adjust(spec: S): Promise<void> {
     this.#assertOpen();
@@ -206,12 +251,19 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     });
   }
 
-  /** Stops serving: storage is emptied and every later call rejects with `TableClosedError`. */
+  /** Stops watching and serving: storage is emptied and every later call rejects with `TableClosedError`. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const watcher of this.#watchers) watcher.close();
+    this.#watchers.clear();
     this.#storage.clear();
     this.#loadedSignal.reject(new TableClosedError(this.name));
+  }
+
+  #invalidateEverything(): void {
+    if (this.#closed || this.#loadState === 'idle' || this.#loadState === 'failed') return;
+    this.#pending.markEverything(++this.#generation);
   }
 
   async #plan(spec: S | PrimaryKeysSpec<K>): Promise<ReadPlan<R>> {

@@ -1,0 +1,163 @@
+import type { Change, ChangeFeed, ChangeFeedEvent } from '../change-feed/change-feed.js';
+import { InvalidOptionsError } from '../errors/errors.js';
+
+/** How changes to one source table reach a cached table: `true` invalidates all of it. */
+export type TableMapping<S> = true | ((change: Change) => readonly S[] | Promise<readonly S[]>);
+
+export interface WatchOptions<S> {
+  /**
+   * Source tables (`name` or `schema.name`) and the specs their changes invalidate. Changes to
+   * tables not listed are ignored. Without `tables`, every change invalidates the whole table.
+   */
+  readonly tables?: Readonly<Record<string, TableMapping<S>>>;
+  /** `lazy` (default): the next read refreshes. `eager`: refresh in the background. */
+  readonly refresh?: 'lazy' | 'eager';
+  /** Eager mode waits this long after a change for more before refreshing (default 0). */
+  readonly debounceMs?: number;
+  /** Errors with no caller to go to (a mapping that failed, a background refresh). Default: console.error. */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** Stops watching. */
+export type Unwatch = () => Promise<void>;
+
+/** What a watcher may do to the table it keeps current. */
+export interface WatchedTable<S> {
+  readonly name: string;
+  invalidate(specs: readonly S[]): void;
+  invalidateEverything(): void;
+  refreshInvalid(): Promise<void>;
+}
+
+/**
+ * Turns a feed's events into invalidations of one table. A batch of changes becomes one
+ * invalidation (and, in eager mode, one debounced refresh), however many rows it names.
+ */
+export class TableWatcher<S> {
+  readonly #table: WatchedTable<S>;
+  readonly #feed: ChangeFeed;
+  readonly #tables: Readonly<Record<string, TableMapping<S>>> | undefined;
+  readonly #eager: boolean;
+  readonly #debounceMs: number;
+  readonly #onError: (error: unknown) => void;
+  readonly #unsubscribe: () => void;
+  /** Async mappings still running; `sync` waits for them. */
+  readonly #mapping = new Set<Promise<void>>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  constructor(table: WatchedTable<S>, feed: ChangeFeed, options: WatchOptions<S>) {
+    const { tables, refresh = 'lazy', debounceMs = 0, onError } = options;
+    if (refresh !== 'lazy' && refresh !== 'eager') throw new InvalidOptionsError(`refresh must be 'lazy' or 'eager'; got ${String(refresh)}`);
+    if (typeof debounceMs !== 'number' || !Number.isFinite(debounceMs) || debounceMs < 0) {
+      throw new InvalidOptionsError(`debounceMs must be a finite number ≥ 0; got ${String(debounceMs)}`);
+    }
+    if (tables !== undefined) {
+      if (typeof tables !== 'object' || tables === null) throw new InvalidOptionsError('tables must be an object of table name → true | mapping function');
+      for (const [name, mapping] of Object.entries(tables)) {
+        if (mapping !== true && typeof mapping !== 'function') {
+          throw new InvalidOptionsError(`tables['${name}'] must be true or a function returning specs; got ${typeof mapping}`);
+        }
+      }
+    }
+    this.#table = table;
+    this.#feed = feed;
+    this.#tables = tables;
+    this.#eager = refresh === 'eager';
+    this.#debounceMs = debounceMs;
+    this.#onError = onError ?? ((error) => console.error(`tablecache: table '${table.name}':`, error));
+    this.#unsubscribe = feed.subscribe((event) => this.#onEvent(event));
+  }
+
+  /** Resolves once every change committed before the call is invalidated (and, if eager, refreshed). */
+  async sync(): Promise<void> {
+    await this.#feed.sync();
+    while (this.#mapping.size > 0) await Promise.all(this.#mapping);
+    if (this.#eager) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      await this.#table.refreshInvalid();
+    }
+  }
+
+  /** Marks the whole table invalid, as after a gap (used when watching starts after a load). */
+  invalidateEverything(): void {
+    this.#table.invalidateEverything();
+    this.#scheduleRefresh();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#unsubscribe();
+    clearTimeout(this.#timer);
+  }
+
+  #onEvent(event: ChangeFeedEvent): void {
+    if (this.#closed) return;
+    if (event.type === 'gap') {
+      this.invalidateEverything();
+      return;
+    }
+    const specs: S[] = [];
+    let everything = false;
+    for (const change of event.changes) {
+      const mapping = this.#mappingFor(change);
+      if (mapping === undefined) continue;
+      if (mapping === true || (change.old === undefined && change.new === undefined)) {
+        everything = true;
+        continue;
+      }
+      try {
+        const result = mapping(change);
+        if (isPromise(result)) this.#track(result);
+        else specs.push(...result);
+      } catch (error) {
+        this.#onError(error);
+        everything = true;
+      }
+    }
+    if (everything) this.invalidateEverything();
+    else if (specs.length > 0) this.#invalidate(specs);
+  }
+
+  #mappingFor(change: Change): TableMapping<S> | undefined {
+    if (this.#tables === undefined) return true;
+    return this.#tables[`${change.schema}.${change.table}`] ?? this.#tables[change.table];
+  }
+
+  /** Invalidates specs from a mapping; a spec the table refuses invalidates everything instead. */
+  #invalidate(specs: readonly S[]): void {
+    try {
+      this.#table.invalidate(specs);
+      this.#scheduleRefresh();
+    } catch (error) {
+      this.#onError(error);
+      this.invalidateEverything();
+    }
+  }
+
+  #track(result: Promise<readonly S[]>): void {
+    const applied = (async () => {
+      try {
+        this.#invalidate(await result);
+      } catch (error) {
+        this.#onError(error);
+        this.invalidateEverything();
+      }
+    })();
+    this.#mapping.add(applied);
+    void applied.finally(() => this.#mapping.delete(applied));
+  }
+
+  #scheduleRefresh(): void {
+    if (!this.#eager || this.#closed || this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#table.refreshInvalid().catch((error: unknown) => this.#onError(error));
+    }, this.#debounceMs);
+  }
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
