@@ -4,3 +4,14 @@ export {
   type PostgresAccessOptions,
   type PostgresConnection,
 } from './postgres-access.js';
+export {
+  installTriggers,
+  triggerStatements,
+  TriggerInstallError,
+  uninstallTriggers,
+  type InstallTriggersOptions,
+  type UninstallTriggersOptions,
+} from './triggers/install-triggers.js';
+export { DEFAULT_CHANNEL, type TableName, type TriggerTarget } from './triggers/trigger-target.js';
+export { PgNotifyFeed, type PgNotifyFeedOptions } from './notify/pg-notify-feed.js';
+export { parsePayload, PayloadError, type Payload } from './notify/payload.js';

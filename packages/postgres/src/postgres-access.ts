@@ -92,11 +92,20 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     );
   }
 
-  /** Runs any statement (also writes) and returns its rows. */
-  async execute<R>(query: Query<R>): Promise<R[]> {
+  /** Runs any statement (also writes) in a transaction of its own and returns its rows. */
+  execute<R>(query: Query<R>): Promise<R[]> {
+    return this.transaction((run) => run(query));
+  }
+
+  /** Runs `work` in one transaction: committed if it resolves, rolled back if it rejects. */
+  transaction<T>(work: (run: <R>(query: Query<R>) => Promise<R[]>) => Promise<T>): Promise<T> {
     this.#assertOpen();
-    const { sql, parameters } = compileQuery(query, this.kysely);
-    return this.#transaction(async (execute) => (await execute(sql, parameters)) as R[]);
+    return this.#transaction((execute) =>
+      work(async <R>(query: Query<R>) => {
+        const { sql, parameters } = compileQuery(query, this.kysely);
+        return (await execute(sql, parameters)) as R[];
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,154 @@
+import { types as pgliteTypes, type PGlite } from '@electric-sql/pglite';
+import { InvalidOptionsError, type ChangeFeed, type ChangeFeedEvent } from '@tablecache/core';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { checkChannel, DEFAULT_CHANNEL } from '../triggers/trigger-target.js';
+import type { NotificationSource } from './notification-source.js';
+import { parsePayload, type ParseValue } from './payload.js';
+import { PgListener } from './pg-listener.js';
+import { PgliteListener } from './pglite-listener.js';
+
+export interface PgNotifyFeedOptions {
+  /** The channel the triggers notify (default `tablecache`). */
+  readonly channel?: string;
+  /** How often the listening connection must answer a query (default 5,000 ms). */
+  readonly livenessIntervalMs?: number;
+  /** Backoff between reconnect attempts: doubles from `initial` up to `max` (default 100 and 5,000 ms). */
+  readonly reconnectDelayMs?: { readonly initial?: number; readonly max?: number };
+  /** Lost connections, failed reconnects, unreadable payloads. Default: console.error. */
+  readonly onError?: (error: unknown) => void;
+}
+
+/**
+ * The change feed of the triggers `installTriggers` puts in place, from LISTEN on a dedicated
+ * connection (or on PGlite). After any reconnect it reports a gap, since notifications sent
+ * while it was away are lost; an unreadable payload is reported and also treated as a gap.
+ * `sync()` sends a marker through the channel and waits for it: Postgres delivers notifications
+ * in commit order, so every change committed earlier has arrived by then.
+ */
+export class PgNotifyFeed implements ChangeFeed {
+  readonly channel: string;
+  readonly #source: NotificationSource;
+  readonly #parseValue: ParseValue;
+  readonly #onError: (error: unknown) => void;
+  readonly #listeners = new Set<(event: ChangeFeedEvent) => void>();
+  readonly #id = randomUUID();
+  readonly #markers = new Map<string, () => void>();
+  readonly #started: Promise<void>;
+  #markerCount = 0;
+  #gaps = 0;
+  #closed = false;
+
+  constructor(connection: { readonly connectionString: string } | { readonly pglite: PGlite }, options: PgNotifyFeedOptions = {}) {
+    this.channel = checkChannel(options.channel ?? DEFAULT_CHANNEL);
+    const livenessIntervalMs = options.livenessIntervalMs ?? 5000;
+    const initial = options.reconnectDelayMs?.initial ?? 100;
+    const max = options.reconnectDelayMs?.max ?? 5000;
+    for (const [name, value] of Object.entries({ livenessIntervalMs, initial, max })) {
+      if (!Number.isFinite(value) || value <= 0) throw new InvalidOptionsError(`${name} must be a positive number of milliseconds; got ${value}`);
+    }
+    this.#onError = options.onError ?? ((error) => console.error(`tablecache: feed on channel '${this.channel}':`, error));
+    if (typeof connection === 'object' && connection !== null && 'pglite' in connection) {
+      this.#source = new PgliteListener(connection.pglite, this.channel);
+      this.#parseValue = (text, typeId) => pgliteTypes.parseType(text, typeId);
+    } else if (typeof connection === 'object' && connection !== null && typeof connection.connectionString === 'string') {
+      this.#source = new PgListener({ connectionString: connection.connectionString, channel: this.channel, livenessIntervalMs, reconnectDelayMs: { initial, max } });
+      this.#parseValue = (text, typeId) => pg.types.getTypeParser(typeId, 'text')(text);
+    } else {
+      throw new InvalidOptionsError('PgNotifyFeed takes { connectionString } or { pglite }');
+    }
+    this.#started = this.#source.start({
+      payload: (text) => this.#onPayload(text),
+      reconnected: () => this.#gap('the listening connection was lost and re-established'),
+      error: (error) => this.#onError(error),
+    });
+    this.#started.catch(() => undefined); // surfaced by ready() and sync()
+  }
+
+  /** Gaps reported so far (reconnects and unreadable payloads). */
+  get gaps(): number {
+    return this.#gaps;
+  }
+
+  ready(): Promise<void> {
+    return this.#started;
+  }
+
+  subscribe(listener: (event: ChangeFeedEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async sync(): Promise<void> {
+    await this.#started;
+    const id = `${this.#id}:${++this.#markerCount}`;
+    const arrived = new Promise<void>((resolve) => this.#markers.set(id, resolve));
+    // A gap releases the marker too (see #gap): then there is nothing left to send or wait for.
+    while (!this.#closed && this.#markers.has(id)) {
+      try {
+        await this.#source.notify(JSON.stringify({ v: 1, marker: id }));
+        break;
+      } catch (error) {
+        // Disconnected: once reconnected, a gap covers everything before it, this marker included.
+        this.#onError(error);
+        await this.#source.connected();
+      }
+    }
+    await arrived;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    this.#releaseMarkers(() => true);
+    await this.#started.catch(() => undefined);
+    await this.#source.close();
+  }
+
+  #onPayload(text: string): void {
+    let payload;
+    try {
+      payload = parsePayload(text, this.#parseValue);
+    } catch (error) {
+      this.#onError(error);
+      this.#gap(`an unreadable payload arrived on channel '${this.channel}'`);
+      return;
+    }
+    if (payload.kind === 'marker') {
+      // Markers arrive in the order they were sent: one arriving releases those sent before it.
+      if (this.#markers.has(payload.id)) {
+        const count = Number(payload.id.slice(this.#id.length + 1));
+        this.#releaseMarkers((id) => Number(id.slice(this.#id.length + 1)) <= count);
+      }
+      return;
+    }
+    this.#emit({ type: 'changes', changes: payload.changes });
+  }
+
+  #gap(reason: string): void {
+    this.#gaps++;
+    this.#emit({ type: 'gap', reason });
+    // Everything before a gap is invalidated by it, so waiting syncs are done.
+    this.#releaseMarkers(() => true);
+  }
+
+  #releaseMarkers(which: (id: string) => boolean): void {
+    for (const [id, release] of this.#markers) {
+      if (which(id)) {
+        this.#markers.delete(id);
+        release();
+      }
+    }
+  }
+
+  #emit(event: ChangeFeedEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#onError(error);
+      }
+    }
+  }
+}
