@@ -12,6 +12,6 @@ export {
   type InstallTriggersOptions,
   type UninstallTriggersOptions,
 } from './triggers/install-triggers.js';
-export { DEFAULT_CHANNEL, type TableName, type TriggerTarget } from './triggers/trigger-target.js';
+export { DEFAULT_CHANNEL, type TableName, type TransactionalAccess, type TriggerTarget } from './triggers/trigger-target.js';
 export { PgNotifyFeed, type PgNotifyFeedOptions } from './notify/pg-notify-feed.js';
 export { parsePayload, PayloadError, type Payload } from './notify/payload.js';

@@ -1,5 +1,4 @@
 import { InvalidOptionsError, TablecacheError } from '@tablecache/core';
-import type { PostgresAccess } from '../postgres-access.js';
 import { NOTIFY_FUNCTION_BODY } from './notify-function.js';
 import { checkChannel, DEFAULT_CHANNEL, parseTableName, withAccess, type TableName, type TriggerTarget } from './trigger-target.js';
 
@@ -53,7 +52,7 @@ export function triggerStatements(
   action: 'install' | 'uninstall',
   options: InstallTriggersOptions | UninstallTriggersOptions,
 ): Promise<string[]> {
-  return withAccess(target, (access: PostgresAccess) =>
+  return withAccess(target, (access) =>
     access.transaction((run) =>
       action === 'install' ? installStatements(run, options as InstallTriggersOptions) : uninstallStatements(run, options),
     ),

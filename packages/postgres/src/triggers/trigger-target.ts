@@ -1,8 +1,11 @@
 import { InvalidOptionsError } from '@tablecache/core';
 import { PostgresAccess, type PostgresAccessOptions } from '../postgres-access.js';
 
+/** What trigger installation needs of an access: transactions (a `PostgresAccess` of any schema type). */
+export type TransactionalAccess = Pick<PostgresAccess, 'transaction'>;
+
 /** Where triggers go: a `PostgresAccess`, or the options to make one for the call. */
-export type TriggerTarget = PostgresAccess | PostgresAccessOptions;
+export type TriggerTarget = TransactionalAccess | PostgresAccessOptions;
 
 /** A table as plain names: `name` (found through the search path) or `schema.name`, or both parts. */
 export type TableName = string | { readonly schema: string; readonly table: string };
@@ -10,9 +13,9 @@ export type TableName = string | { readonly schema: string; readonly table: stri
 export const DEFAULT_CHANNEL = 'tablecache';
 
 /** Runs `work` with an access for the target, closing it afterwards when it was made here. */
-export async function withAccess<T>(target: TriggerTarget, work: (access: PostgresAccess) => Promise<T>): Promise<T> {
-  if (target instanceof PostgresAccess) return work(target);
-  const access = new PostgresAccess(target);
+export async function withAccess<T>(target: TriggerTarget, work: (access: TransactionalAccess) => Promise<T>): Promise<T> {
+  if ('transaction' in target && typeof target.transaction === 'function') return work(target);
+  const access = new PostgresAccess(target as PostgresAccessOptions);
   try {
     return await work(access);
   } finally {
