@@ -70,7 +70,8 @@ export class PgListener implements NotificationSource {
   }
 
   async #connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#options.connectionString, keepAlive: true });
+    // The application name lets an operator find (or a test kill) the listening backend.
+    const client = new pg.Client({ connectionString: this.#options.connectionString, keepAlive: true, application_name: 'tablecache-listener' });
     client.on('error', (error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client, new Error('the listening connection ended')));
     client.on('notification', (message) => {
