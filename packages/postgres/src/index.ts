@@ -15,3 +15,4 @@ export {
 export { DEFAULT_CHANNEL, type TableName, type TransactionalAccess, type TriggerTarget } from './triggers/trigger-target.js';
 export { PgNotifyFeed, type PgNotifyFeedOptions } from './notify/pg-notify-feed.js';
 export { parsePayload, PayloadError, type Payload } from './notify/payload.js';
+export { runCli, USAGE, type CliIo } from './cli/run-cli.js';

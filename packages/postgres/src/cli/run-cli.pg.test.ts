@@ -1,0 +1,90 @@
+import { testBackends, type OpenBackend } from '@tablecache/testing';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runCli } from './run-cli.js';
+
+async function cli(argv: string[], env: Record<string, string | undefined> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env });
+  return { code, stdout, stderr };
+}
+
+describe('the tablecache command without a database', () => {
+  test('--help prints the usage', async () => {
+    const { code, stdout } = await cli(['--help']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('usage: tablecache');
+  });
+
+  test('an unknown command is a usage error', async () => {
+    const { code, stderr } = await cli(['instal', 'users'], { DATABASE_URL: 'postgres://x' });
+    expect(code).toBe(2);
+    expect(stderr).toContain("unknown command 'instal'");
+  });
+
+  test('install without tables is a usage error', async () => {
+    expect((await cli(['install'], { DATABASE_URL: 'postgres://x' })).code).toBe(2);
+  });
+
+  test('without --url or DATABASE_URL it says what is missing', async () => {
+    const { code, stderr } = await cli(['install', 'users']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('pass --url or set DATABASE_URL');
+  });
+
+  test('an unknown option is a usage error', async () => {
+    expect((await cli(['install', '--force', 'users'], { DATABASE_URL: 'postgres://x' })).code).toBe(2);
+  });
+
+  test('the built command runs with node', async () => {
+    const main = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [main, '--help']);
+    expect(stdout).toContain('usage: tablecache');
+  });
+});
+
+const [server] = testBackends();
+
+describe.skipIf(!server?.available)('the tablecache command on postgres', () => {
+  let database: OpenBackend;
+  let url: string;
+
+  beforeAll(async () => {
+    database = await server!.open();
+    url = (database.connection as { connectionString: string }).connectionString;
+    await database.exec('CREATE TABLE "Mixed Case" (id integer PRIMARY KEY)');
+  });
+
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  const triggers = () => database.exec('SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname');
+
+  test('--dry-run prints the SQL and changes nothing', async () => {
+    const { code, stdout } = await cli(['install', '--dry-run', '--url', url, 'Mixed Case']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('CREATE TRIGGER');
+    expect(stdout).toContain('public."Mixed Case"');
+    expect(await triggers()).toEqual([]);
+  });
+
+  test('install, then uninstall, leaves nothing behind', async () => {
+    expect((await cli(['install', '--channel', 'my channel', 'Mixed Case'], { DATABASE_URL: url })).code).toBe(0);
+    expect(await triggers()).toHaveLength(4);
+    const { code, stdout } = await cli(['uninstall', '--channel', 'my channel'], { DATABASE_URL: url });
+    expect(code).toBe(0);
+    expect(stdout).toContain("removed triggers for channel 'my channel'");
+    expect(await triggers()).toEqual([]);
+    expect(await database.exec("SELECT 1 FROM pg_namespace WHERE nspname = 'tablecache'")).toEqual([]);
+  });
+
+  test('a table that does not exist fails with its name', async () => {
+    const { code, stderr } = await cli(['install', '--url', url, 'nope']);
+    expect(code).toBe(1);
+    expect(stderr).toContain("table 'nope' does not exist");
+  });
+});
