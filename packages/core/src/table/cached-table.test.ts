@@ -1,5 +1,4 @@
-import { LocalStorageTable } from '@tablecache/local';
-import { MemoryDatabase, readWhile } from '@tablecache/testing';
+import { readWhile } from '@tablecache/testing';
 import { describe, expect, test } from 'vitest';
 import {
   AlreadyLoadedError,
@@ -11,25 +10,8 @@ import {
   UndefinedKeyError,
   UnknownIndexError,
 } from '../errors/errors.js';
-import { PrimaryKeyIndexes, type PrimaryKeySpec } from '../indexes/primary-key-indexes.js';
-import { CachedTable } from './cached-table.js';
-
-interface User {
-  readonly id: number;
-  readonly name: string;
-}
-
-const all = { index: 'primaryKey', all: true } as const;
-const keys = (...ks: number[]): PrimaryKeySpec<number> => ({ index: 'primaryKey', keys: ks });
-const user = (id: number, name = `user ${id}`): User => ({ id, name });
-
-function setup(rows: User[] = [user(1), user(2), user(3)], options: { maxKeysPerQuery?: number } = {}) {
-  const db = new MemoryDatabase<User>((u) => u.id);
-  db.set(...rows);
-  const indexes = new PrimaryKeyIndexes<User, number>({ primaryKey: (u) => u.id, queryAll: db.queryAll, querySome: db.querySome });
-  const table = new CachedTable(indexes, db, new LocalStorageTable(indexes, { name: 'users' }), options);
-  return { db, table };
-}
+import type { PrimaryKeySpec } from '../indexes/primary-key-indexes.js';
+import { all, keys, user, usersTable as setup, type User } from './users.fixture.js';
 
 /**
  * Whether one read during a rewrite of the even ids (v1 → v2) was whole: every wanted record, in

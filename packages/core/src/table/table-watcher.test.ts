@@ -1,28 +1,15 @@
-import { LocalStorageTable } from '@tablecache/local';
-import { MemoryDatabase, MemoryFeed } from '@tablecache/testing';
+import { MemoryFeed } from '@tablecache/testing';
 import { describe, expect, test, vi } from 'vitest';
 import type { Change } from '../change-feed/change-feed.js';
 import { InvalidOptionsError, MalformedSpecError } from '../errors/errors.js';
-import { PrimaryKeyIndexes, type PrimaryKeySpec } from '../indexes/primary-key-indexes.js';
-import { CachedTable } from './cached-table.js';
+import type { PrimaryKeySpec } from '../indexes/primary-key-indexes.js';
 import type { WatchOptions } from './table-watcher.js';
-
-interface User {
-  readonly id: number;
-  readonly name: string;
-}
-
-const all = { index: 'primaryKey', all: true } as const;
-const keys = (...ks: number[]): PrimaryKeySpec<number> => ({ index: 'primaryKey', keys: ks });
-const user = (id: number, name = `user ${id}`): User => ({ id, name });
+import { all, keys, user, usersTable } from './users.fixture.js';
 const updated = (table: string, id: number): Change => ({ op: 'update', schema: 'public', table, old: { id }, new: { id } });
 const byId = (change: Change) => [keys((change.new ?? change.old)?.id as number)];
 
 async function watched(options: WatchOptions<PrimaryKeySpec<number>> = {}) {
-  const db = new MemoryDatabase<User>((u) => u.id);
-  db.set(user(1), user(2), user(3));
-  const indexes = new PrimaryKeyIndexes<User, number>({ primaryKey: (u) => u.id, queryAll: db.queryAll, querySome: db.querySome });
-  const table = new CachedTable(indexes, db, new LocalStorageTable(indexes));
+  const { db, table } = usersTable();
   const feed = new MemoryFeed();
   const errors: unknown[] = [];
   const unwatch = await table.watch(feed, { onError: (error) => errors.push(error), ...options });
@@ -144,10 +131,7 @@ describe('watching a change feed', () => {
   });
 
   test('watching a loaded table invalidates it whole once, since changes before the watch are unknown', async () => {
-    const db = new MemoryDatabase<User>((u) => u.id);
-    db.set(user(1));
-    const indexes = new PrimaryKeyIndexes<User, number>({ primaryKey: (u) => u.id, queryAll: db.queryAll, querySome: db.querySome });
-    const table = new CachedTable(indexes, db, new LocalStorageTable(indexes));
+    const { db, table } = usersTable([user(1)]);
     await table.load(all);
     db.set(user(1, 'changed before watching'));
     await table.watch(new MemoryFeed());

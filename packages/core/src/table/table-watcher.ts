@@ -139,8 +139,11 @@ export class TableWatcher<S> {
   #track(result: Promise<readonly S[]>): void {
     const applied = (async () => {
       try {
-        this.#invalidate(await result);
+        const specs = await result;
+        if (this.#closed) return;
+        this.#invalidate(specs);
       } catch (error) {
+        if (this.#closed) return;
         this.#onError(error);
         this.invalidateEverything();
       }
