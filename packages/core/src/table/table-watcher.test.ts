@@ -138,6 +138,25 @@ describe('watching a change feed', () => {
     expect(await table.getRecords(keys(1))).toEqual([user(1, 'changed before watching')]);
   });
 
+  test('several tables watch one feed, each with its own mapping', async () => {
+    const feed = new MemoryFeed();
+    const first = usersTable();
+    const second = usersTable();
+    await first.table.watch(feed, { tables: { users: byId } });
+    await second.table.watch(feed, { tables: { users: true } });
+    await first.table.load(all);
+    await second.table.load(all);
+    first.db.queries.length = 0;
+    second.db.queries.length = 0;
+    first.db.set(user(2, 'changed'));
+    second.db.set(user(2, 'changed'));
+    feed.changes(updated('users', 2));
+    expect(await first.table.getRecords(keys(2))).toEqual([user(2, 'changed')]);
+    expect(await second.table.getRecords(keys(2))).toEqual([user(2, 'changed')]);
+    expect(first.db.queries).toEqual([first.db.querySome([2])]);
+    expect(second.db.queries).toEqual([second.db.queryAll]);
+  });
+
   test('after unwatch, changes are ignored', async () => {
     const { db, table, feed, unwatch } = await watched();
     await unwatch();
