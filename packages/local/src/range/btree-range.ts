@@ -1,0 +1,44 @@
+import { compareKeys, type HashKey, type Key } from '@tablecache/core';
+import sortedBtree from 'sorted-btree';
+import { comparePrimaryKeys, type RangeEntry, type RangeStructure } from './range-structure.js';
+
+const BTree = sortedBtree.default;
+
+/** Below every primary key: a scan from score s starts at (s, LOWEST). */
+const LOWEST: unique symbol = Symbol('lowest primary key');
+type Bound = RangeEntry | { readonly score: Key; readonly primaryKey: typeof LOWEST };
+
+function compareEntries(a: Bound, b: Bound): number {
+  const byScore = compareKeys(a.score, b.score);
+  if (byScore !== 0) return byScore;
+  if (a.primaryKey === LOWEST) return b.primaryKey === LOWEST ? 0 : -1;
+  if (b.primaryKey === LOWEST) return 1;
+  return comparePrimaryKeys(a.primaryKey, b.primaryKey);
+}
+
+/** A B+ tree (sorted-btree) of (score, primary key): O(log n) updates and range starts. */
+export class BTreeRange implements RangeStructure {
+  readonly #tree = new BTree<Bound, undefined>(undefined, compareEntries);
+
+  get size(): number {
+    return this.#tree.size;
+  }
+
+  add(score: Key, primaryKey: HashKey): void {
+    this.#tree.set({ score, primaryKey }, undefined);
+  }
+
+  remove(score: Key, primaryKey: HashKey): void {
+    this.#tree.delete({ score, primaryKey });
+  }
+
+  scan(ge: Key, lt: Key, visit: (primaryKey: HashKey) => void): void {
+    this.#tree.forRange({ score: ge, primaryKey: LOWEST }, { score: lt, primaryKey: LOWEST }, false, (entry) => {
+      visit(entry.primaryKey as HashKey);
+    });
+  }
+
+  clear(): void {
+    this.#tree.clear();
+  }
+}
