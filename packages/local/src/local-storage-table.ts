@@ -12,16 +12,24 @@ import {
   type StorageRecordsSpec,
   type StorageTable,
 } from '@tablecache/core';
-import { SecondaryIndex } from './secondary-index.js';
+import { HashIndex } from './hash-index.js';
+import { RangeIndex, type RangeStructureName } from './range-index.js';
 
 export interface LocalStorageTableOptions {
   readonly name?: string;
+  /**
+   * The ordered structure of range indexes: `btree` (default) keeps updates O(log n);
+   * `sorted-array` scans and bulk-loads faster but makes each update O(n). See the README's
+   * measurements.
+   */
+  readonly rangeStructure?: RangeStructureName;
 }
 
+type SecondaryIndex<R> = HashIndex<R> | RangeIndex<R>;
+
 /**
- * Storage in the process's own heap: a `Map` from primary key to record, and one
- * `SecondaryIndex` per secondary index holding primary keys. Records are stored as given, never
- * copied.
+ * Storage in the process's own heap: a `Map` from primary key to record, and per secondary index
+ * a `HashIndex` or `RangeIndex` of primary keys. Records are stored as given, never copied.
  */
 export class LocalStorageTable<R> implements StorageTable<R> {
   readonly name: string;
@@ -32,10 +40,11 @@ export class LocalStorageTable<R> implements StorageTable<R> {
   constructor(layout: StorageLayout<R>, options: LocalStorageTableOptions = {}) {
     this.#layout = layout;
     this.name = options.name ?? 'table';
+    const structure = options.rangeStructure ?? 'btree';
     this.#indexes = new Map(
-      Object.entries(layout.storageIndexes).map(([name, definition]: [string, StorageIndexDefinition<R>]) => [
+      Object.entries(layout.storageIndexes).map(([name, definition]: [string, StorageIndexDefinition<R>]): [string, SecondaryIndex<R>] => [
         name,
-        new SecondaryIndex(name, definition),
+        definition.kind === 'range' ? new RangeIndex(name, definition, structure) : new HashIndex(name, definition),
       ]),
     );
   }
@@ -57,6 +66,7 @@ export class LocalStorageTable<R> implements StorageTable<R> {
     const records: R[] = [];
     const seen = new Set<HashKey>();
     if (spec.index === PRIMARY_KEY_INDEX) {
+      if (spec.kind === 'range') throw new TablecacheError('the primary-key index is read by keys, not intervals');
       for (const key of spec.keys) {
         const h = hashKey(key);
         if (seen.has(h)) continue;
@@ -68,6 +78,16 @@ export class LocalStorageTable<R> implements StorageTable<R> {
     }
     const index = this.#indexes.get(spec.index);
     if (index === undefined) throw new UnknownIndexError(spec.index, [PRIMARY_KEY_INDEX, ...this.#indexes.keys()]);
+    if (spec.kind === 'range' || index.kind === 'range') {
+      if (spec.kind !== 'range' || index.kind !== 'range') {
+        throw new TablecacheError(`index '${spec.index}' is ${index.kind === 'range' ? 'a range index: read it by intervals' : 'not a range index: read it by keys'}`);
+      }
+      index.scan(spec.intervals, (primaryKey) => {
+        const record = this.#records.get(primaryKey) as R;
+        if (filter === undefined || filter(record)) records.push(record);
+      });
+      return records;
+    }
     for (const key of spec.keys) {
       const h = hashKey(key);
       if (seen.has(h)) continue;
@@ -109,7 +129,11 @@ export class LocalStorageTable<R> implements StorageTable<R> {
     if (previous !== undefined) for (const index of this.#indexes.values()) index.remove(previous, h);
     this.#records.set(h, record);
     let i = 0;
-    for (const index of this.#indexes.values()) index.add(keys[i++] as HashKey, h);
+    for (const index of this.#indexes.values()) {
+      const key = keys[i++];
+      if (index.kind === 'range') index.add(key as Key, h);
+      else index.add(key as HashKey, h);
+    }
   }
 
   #deleteHashed(h: HashKey): void {

@@ -1,5 +1,6 @@
 import {
   hashKey,
+  Interval,
   InvalidKeyError,
   TablecacheError,
   UndefinedKeyError,
@@ -10,11 +11,12 @@ import {
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 
-/** The record every conformance test stores: a primary key, a hash index and a unique index. */
+/** The record every conformance test stores: a primary key, a hash, a unique and a range index. */
 export interface Item {
   readonly id: number;
   readonly group: string;
   readonly email: string;
+  readonly rank: number;
 }
 
 export const itemLayout: StorageLayout<Item> = {
@@ -22,10 +24,13 @@ export const itemLayout: StorageLayout<Item> = {
   storageIndexes: {
     group: { kind: 'hash', key: (item) => item.group },
     email: { kind: 'unique', key: (item) => item.email },
+    rank: { kind: 'range', key: (item) => item.rank },
   },
 };
 
-const item = (id: number, group = 'a', email = `${id}@example.com`): Item => ({ id, group, email });
+const item = (id: number, group = 'a', email = `${id}@example.com`, rank = id): Item => ({ id, group, email, rank });
+const ranked = (id: number, rank: number): Item => item(id, 'a', `${id}@example.com`, rank);
+const between = (ge: number, lt: number) => ({ kind: 'range' as const, index: 'rank', intervals: [new Interval(ge, lt)] });
 
 export type StorageFactory = <R>(layout: StorageLayout<R>) => StorageTable<R>;
 
@@ -88,6 +93,48 @@ export function describeStorageTableConformance(name: string, create: StorageFac
     test('a filter also applies to reads by key', () => {
       const table = fresh(item(1, 'a'), item(2, 'b'));
       expect(table.getRecords({ kind: 'keys', index: 'primaryKey', keys: [1, 2], filter: (r) => r.id > 1 })).toEqual([item(2, 'b')]);
+    });
+
+    test('reading a range gives the records with ge <= score < lt, in score order', () => {
+      const table = fresh(ranked(1, 30), ranked(2, 10), ranked(3, 20), ranked(4, 40));
+      expect(table.getRecords(between(10, 40)).map((r) => r.id)).toEqual([2, 3, 1]);
+    });
+
+    test('records with equal scores all come back, ordered by primary key', () => {
+      const table = fresh(ranked(3, 5), ranked(1, 5), ranked(2, 5));
+      expect(table.getRecords(between(5, 6)).map((r) => r.id)).toEqual([1, 2, 3]);
+    });
+
+    test('overlapping intervals give each record once', () => {
+      const table = fresh(ranked(1, 1), ranked(2, 2), ranked(3, 3));
+      const spec = { kind: 'range' as const, index: 'rank', intervals: [new Interval(1, 3), new Interval(2, 4)] };
+      expect(table.getRecords(spec).map((r) => r.id)).toEqual([1, 2, 3]);
+    });
+
+    test('replacing a record moves it to its new score', () => {
+      const table = fresh(ranked(1, 10), ranked(1, 50));
+      expect(table.getRecords(between(0, 20))).toEqual([]);
+      expect(table.getRecords(between(40, 60))).toEqual([ranked(1, 50)]);
+    });
+
+    test('Date and tuple scores compare by time and element by element', () => {
+      const byDate = create<{ id: number; at: Date }>({ primaryKey: (r) => r.id, storageIndexes: { at: { kind: 'range', key: (r) => r.at } } });
+      byDate.put({ id: 1, at: new Date(2000) });
+      byDate.put({ id: 2, at: new Date(1000) });
+      expect(byDate.getRecords({ kind: 'range', index: 'at', intervals: [new Interval(new Date(0), new Date(1500))] }).map((r) => r.id)).toEqual([2]);
+      const byTuple = create<{ id: number; device: string; t: number }>({
+        primaryKey: (r) => r.id,
+        storageIndexes: { deviceTime: { kind: 'range', key: (r) => [r.device, r.t] } },
+      });
+      for (const [id, device, t] of [[1, 'a', 5], [2, 'b', 1], [3, 'a', 1], [4, 'a', 9]] as const) byTuple.put({ id, device, t });
+      const aFrom1To6 = { kind: 'range' as const, index: 'deviceTime', intervals: [new Interval(['a', 1], ['a', 6])] };
+      expect(byTuple.getRecords(aFrom1To6).map((r) => r.id)).toEqual([3, 1]);
+    });
+
+    test('a range index is read by intervals and a hash index by keys, not the other way round', () => {
+      const table = fresh(item(1));
+      expect(() => table.getRecords({ kind: 'keys', index: 'rank', keys: [1] })).toThrow(TablecacheError);
+      expect(() => table.getRecords({ kind: 'range', index: 'group', intervals: [new Interval('a', 'b')] })).toThrow(TablecacheError);
     });
 
     test('reading an index the layout does not have throws UnknownIndexError', () => {
@@ -176,7 +223,12 @@ export function describeStorageTableConformance(name: string, create: StorageFac
 
     test('any sequence of writes leaves every index agreeing with a model', () => {
       const write = fc.oneof(
-        fc.record({ op: fc.constant('put' as const), id: fc.integer({ min: 0, max: 9 }), group: fc.constantFrom('a', 'b', 'c') }),
+        fc.record({
+          op: fc.constant('put' as const),
+          id: fc.integer({ min: 0, max: 9 }),
+          group: fc.constantFrom('a', 'b', 'c'),
+          rank: fc.integer({ min: 0, max: 20 }),
+        }),
         fc.record({ op: fc.constant('delete' as const), id: fc.integer({ min: 0, max: 9 }) }),
         fc.record({ op: fc.constant('clear' as const) }),
       );
@@ -189,7 +241,7 @@ export function describeStorageTableConformance(name: string, create: StorageFac
             const target = scratch ? table.scratch() : undefined;
             for (const w of writes) {
               if (w.op === 'put') {
-                const record = item(w.id, w.group, `${w.id}@example.com`);
+                const record = item(w.id, w.group, `${w.id}@example.com`, w.rank);
                 model.set(w.id, record);
                 (target ?? table).put(record);
               } else if (w.op === 'delete') {
@@ -217,6 +269,10 @@ export function describeStorageTableConformance(name: string, create: StorageFac
             expect(table.getRecords({ kind: 'keys', index: 'email', keys: [`${id}@example.com`] })).toEqual(
               model.has(id) ? [model.get(id)] : [],
             );
+          }
+          for (const [ge, lt] of [[0, 21], [3, 9], [10, 11]] as const) {
+            const expected = [...model.values()].filter((r) => r.rank >= ge && r.rank < lt).sort((a, b) => a.rank - b.rank || a.id - b.id);
+            expect(table.getRecords(between(ge, lt))).toEqual(expected);
           }
           expect(table.size).toBe(model.size);
           expect(new Set(table.getRecords({ kind: 'all' }).map((r) => hashKey(r.id))).size).toBe(model.size);

@@ -1,3 +1,4 @@
+import type { Interval } from '../interval/interval.js';
 import type { Key } from '../key/key.js';
 
 /** The name every table's primary-key index has (see `invalidateRecords`). */
@@ -5,10 +6,11 @@ export const PRIMARY_KEY_INDEX = 'primaryKey';
 
 /**
  * How storage files a record under one secondary index: `unique` indexes map a key to one
- * record, `hash` indexes to any number of records.
+ * record, `hash` indexes to any number of records, `range` indexes order records by their key
+ * (a score) for reads of intervals.
  */
 export interface StorageIndexDefinition<R> {
-  readonly kind: 'unique' | 'hash';
+  readonly kind: 'unique' | 'hash' | 'range';
   readonly key: (record: R) => Key;
 }
 
@@ -29,6 +31,14 @@ export type StorageRecordsSpec<R> =
       readonly keys: readonly Key[];
       /** A recheck for indexes whose keys select a superset of what the spec means. */
       readonly filter?: (record: R) => boolean;
+    }
+  | {
+      readonly kind: 'range';
+      /** The name of a `range` index. */
+      readonly index: string;
+      /** Half-open intervals of scores; records come in score order, each once. */
+      readonly intervals: readonly Interval[];
+      readonly filter?: (record: R) => boolean;
     };
 
 /**
@@ -43,7 +53,8 @@ export interface StorageTable<R> {
   get(primaryKey: Key): R | undefined;
   /**
    * The records matching the spec: for `keys`, in the order of the keys, each record once; for
-   * `all`, in storage order. The array is the caller's to keep: later writes do not change it.
+   * `range`, in score order; for `all`, in storage order. The array is the caller's to keep:
+   * later writes do not change it.
    */
   getRecords(spec: StorageRecordsSpec<R>): R[];
   /** Inserts or replaces (by primary key) a record, visible at once. Used to fill an empty table. */

@@ -65,7 +65,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
 
   /** Incremented by every invalidation; a read waits only for invalidations up to its own. */
   #generation = 0;
-  #pending = new InvalidationSet<R, S>();
+  #pending: InvalidationSet<R, S>;
   /** The batch the running refresh is working on, until it commits or fails. */
   #inFlight: InvalidationSet<R, S> | undefined;
   #running: Promise<void> | undefined;
@@ -79,6 +79,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#storage = storage;
     this.name = options.name ?? storage.name;
     this.#maxKeysPerQuery = options.maxKeysPerQuery ?? 10_000;
+    this.#pending = this.#newInvalidationSet();
   }
 
   get stats(): CachedTableStats {
@@ -261,6 +262,11 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#loadedSignal.reject(new TableClosedError(this.name));
   }
 
+  #newInvalidationSet(): InvalidationSet<R, S> {
+    const ranges = Object.entries(this.#indexes.storageIndexes).filter(([, definition]) => definition.kind === 'range');
+    return new InvalidationSet(new Set(ranges.map(([name]) => name)));
+  }
+
   #invalidateEverything(): void {
     if (this.#closed || this.#loadState === 'idle' || this.#loadState === 'failed') return;
     this.#pending.markEverything(++this.#generation);
@@ -291,7 +297,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   async #refresh(): Promise<void> {
     if (this.#pending.isEmpty || this.#closed) return;
     const batch = this.#pending;
-    this.#pending = new InvalidationSet();
+    this.#pending = this.#newInvalidationSet();
     this.#inFlight = batch;
     this.#stats.refreshes++;
     const queriesBefore = this.#stats.queries;

@@ -1,5 +1,6 @@
 import { hashKey, type HashKey, type Key } from '../key/key.js';
 import { PRIMARY_KEY_INDEX, type StorageRecordsSpec } from '../storage/storage-table.js';
+import { RangeMarks } from './range-marks.js';
 
 /**
  * Invalidations that have not been refreshed yet, and what a refresh must do about them.
@@ -8,14 +9,21 @@ import { PRIMARY_KEY_INDEX, type StorageRecordsSpec } from '../storage/storage-t
  * stream of new invalidations cannot starve it. Reads test `intersects` with the storage spec
  * they would serve, so an invalid key on one index is seen by reads through any index: when a
  * stored record is invalidated, its key in every index is marked.
+ *
+ * Hash keys keep their generation. Range marks (`RangeMarks`) do not: a read that meets one
+ * waits if the set holds anything from before the read, which may make it wait for a newer
+ * invalidation too, never serve a stale one.
  */
 export class InvalidationSet<R, S> {
+  /** Which indexes are range indexes: their keys are scores, marked as points and intervals. */
+  readonly #rangeIndexes: ReadonlySet<string>;
   /** Generation of the oldest "everything is invalid" mark. */
   everything: number | undefined;
   /** Oldest generation of anything in the set. */
   #oldest: number | undefined;
   /** Index name → key → oldest generation that marked it. */
   readonly #marks = new Map<string, Map<HashKey, number>>();
+  readonly #rangeMarks = new Map<string, RangeMarks>();
   /**
    * Index name → oldest generation of a spec to reload through it. The rows it brings may fall
    * under any key of the other indexes, so reads through those must wait for it.
@@ -30,6 +38,10 @@ export class InvalidationSet<R, S> {
   readonly reloadKeys = new Map<HashKey, Key>();
   /** Other specs to reload. */
   readonly reloadSpecs: S[] = [];
+
+  constructor(rangeIndexes: ReadonlySet<string>) {
+    this.#rangeIndexes = rangeIndexes;
+  }
 
   get isEmpty(): boolean {
     return this.#oldest === undefined;
@@ -49,8 +61,8 @@ export class InvalidationSet<R, S> {
 
   markStaleSpec(spec: StorageRecordsSpec<R>, generation: number): void {
     this.staleSpecs.push(spec);
-    if (spec.kind === 'keys') for (const key of spec.keys) this.#mark(spec.index, key, generation);
-    this.#touch(generation);
+    if (spec.kind === 'all') this.markEverything(generation);
+    else this.#markWhere(spec, generation);
   }
 
   reloadPrimaryKeys(keys: readonly Key[], generation: number): void {
@@ -67,7 +79,7 @@ export class InvalidationSet<R, S> {
       this.markEverything(generation);
       return;
     }
-    for (const key of where.keys) this.#mark(where.index, key, generation);
+    this.#markWhere(where, generation);
     this.#reloadThrough(where.index, generation);
   }
 
@@ -78,6 +90,10 @@ export class InvalidationSet<R, S> {
     if (spec.kind === 'all') return true;
     for (const [index, oldest] of this.#reloadIndexes) {
       if (index !== spec.index && oldest <= generation) return true;
+    }
+    if (spec.kind === 'range') {
+      const marks = this.#rangeMarks.get(spec.index);
+      return marks !== undefined && spec.intervals.some((interval) => marks.intersects(interval));
     }
     const marks = this.#marks.get(spec.index);
     if (marks === undefined) return false;
@@ -95,6 +111,7 @@ export class InvalidationSet<R, S> {
     for (const [index, marks] of other.#marks) {
       for (const [key, generation] of marks) this.#markHashed(index, key, generation);
     }
+    for (const [index, marks] of other.#rangeMarks) this.#rangeMarksOf(index).absorb(marks);
     for (const [index, generation] of other.#reloadIndexes) this.#reloadThrough(index, generation);
     this.staleSpecs.push(...other.staleSpecs);
     for (const [h, key] of other.staleKeys) this.staleKeys.set(h, key);
@@ -102,8 +119,29 @@ export class InvalidationSet<R, S> {
     this.reloadSpecs.push(...other.reloadSpecs);
   }
 
+  #markWhere(where: Exclude<StorageRecordsSpec<R>, { kind: 'all' }>, generation: number): void {
+    if (where.kind === 'range') {
+      const marks = this.#rangeMarksOf(where.index);
+      for (const interval of where.intervals) marks.addInterval(interval);
+      this.#touch(generation);
+    } else {
+      for (const key of where.keys) this.#mark(where.index, key, generation);
+    }
+  }
+
   #mark(index: string, key: Key, generation: number): void {
-    this.#markHashed(index, hashKey(key), generation);
+    if (this.#rangeIndexes.has(index)) {
+      this.#rangeMarksOf(index).addPoint(key);
+      this.#touch(generation);
+    } else {
+      this.#markHashed(index, hashKey(key), generation);
+    }
+  }
+
+  #rangeMarksOf(index: string): RangeMarks {
+    let marks = this.#rangeMarks.get(index);
+    if (marks === undefined) this.#rangeMarks.set(index, (marks = new RangeMarks()));
+    return marks;
   }
 
   #markHashed(index: string, key: HashKey, generation: number): void {

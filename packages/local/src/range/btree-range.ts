@@ -1,8 +1,10 @@
 import { compareKeys, type HashKey, type Key } from '@tablecache/core';
-import sortedBtree from 'sorted-btree';
+import { createRequire } from 'node:module';
 import { comparePrimaryKeys, type RangeEntry, type RangeStructure } from './range-structure.js';
 
-const BTree = sortedBtree.default;
+// sorted-btree is CommonJS with `exports.default`; require() gives the same object under Node's
+// ESM loader and under Vite's, whose default-import interop differ.
+const { default: BTree } = createRequire(import.meta.url)('sorted-btree') as typeof import('sorted-btree');
 
 /** Below every primary key: a scan from score s starts at (s, LOWEST). */
 const LOWEST: unique symbol = Symbol('lowest primary key');

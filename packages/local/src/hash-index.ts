@@ -1,10 +1,11 @@
 import { assertKey, hashKey, type HashKey, type StorageIndexDefinition } from '@tablecache/core';
 
 /**
- * One secondary index: index key → primary keys. A unique index is a hash index whose sets
- * hold one key; keeping one structure for both keeps the write path single.
+ * A hash or unique index: index key → primary keys. A unique index is a hash index whose sets
+ * hold one key; one structure for both keeps the write path single.
  */
-export class SecondaryIndex<R> {
+export class HashIndex<R> {
+  readonly kind = 'hash';
   readonly #name: string;
   readonly #definition: StorageIndexDefinition<R>;
   readonly #entries = new Map<HashKey, Set<HashKey>>();

@@ -1,0 +1,81 @@
+import { Interval } from '../interval/interval.js';
+import { compareKeys, type Key } from '../key/key.js';
+
+/**
+ * What is invalid on one range index: scores of stale records (points) and intervals to reload.
+ * Both are kept sorted (lazily, so a statement's worth of marks costs one sort), the intervals
+ * merged into disjoint ones, so a read's interval is tested with two binary searches.
+ */
+export class RangeMarks {
+  #points: Key[] = [];
+  #pointsSorted = true;
+  #intervals: Interval[] = [];
+  #intervalsMerged = true;
+
+  addPoint(score: Key): void {
+    this.#points.push(score);
+    this.#pointsSorted = false;
+  }
+
+  addInterval(interval: Interval): void {
+    if (interval.isEmpty) return;
+    this.#intervals.push(interval);
+    this.#intervalsMerged = false;
+  }
+
+  absorb(other: RangeMarks): void {
+    for (const point of other.#points) this.addPoint(point);
+    for (const interval of other.#intervals) this.addInterval(interval);
+  }
+
+  intersects(interval: Interval): boolean {
+    if (interval.isEmpty) return false;
+    return this.#hasPointIn(interval) || this.#hasIntervalOverlapping(interval);
+  }
+
+  #hasPointIn(interval: Interval): boolean {
+    if (!this.#pointsSorted) {
+      this.#points.sort(compareKeys);
+      this.#pointsSorted = true;
+    }
+    const points = this.#points;
+    let lo = 0;
+    let hi = points.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareKeys(points[mid] as Key, interval.ge) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < points.length && compareKeys(points[lo] as Key, interval.lt) < 0;
+  }
+
+  #hasIntervalOverlapping(interval: Interval): boolean {
+    if (!this.#intervalsMerged) this.#merge();
+    // Disjoint and sorted: the last interval starting before `lt` ends furthest right of those.
+    const intervals = this.#intervals;
+    let lo = 0;
+    let hi = intervals.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareKeys((intervals[mid] as Interval).ge, interval.lt) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const candidate = intervals[lo - 1];
+    return candidate !== undefined && compareKeys(candidate.lt, interval.ge) > 0;
+  }
+
+  #merge(): void {
+    const sorted = this.#intervals.sort((a, b) => compareKeys(a.ge, b.ge));
+    const merged: Interval[] = [];
+    for (const next of sorted) {
+      const last = merged[merged.length - 1];
+      if (last !== undefined && compareKeys(next.ge, last.lt) <= 0) {
+        if (compareKeys(next.lt, last.lt) > 0) merged[merged.length - 1] = new Interval(last.ge, next.lt);
+      } else {
+        merged.push(next);
+      }
+    }
+    this.#intervals = merged;
+    this.#intervalsMerged = true;
+  }
+}
