@@ -16,11 +16,15 @@ export {
 } from './errors/errors.js';
 export type { Adjustment, IndexSpec, Indexes, PrimaryKeysSpec } from './indexes/indexes.js';
 export {
-  PrimaryKeyIndexes,
+  NamedIndexes,
   type AllRecordsSpec,
-  type PrimaryKeyIndexesOptions,
-  type PrimaryKeySpec,
-} from './indexes/primary-key-indexes.js';
+  type HashIndexDefinition,
+  type NamedIndexesOptions,
+  type NamedIndexesSpec,
+  type RangeIndexDefinition,
+} from './indexes/named-indexes.js';
+export { PrimaryKeyIndexes, type PrimaryKeyIndexesOptions, type PrimaryKeySpec } from './indexes/primary-key-indexes.js';
+export { RangeIndexes, type RangeIndexesOptions, type RangeIndexesSpec, type Score } from './indexes/range-indexes.js';
 export { Interval } from './interval/interval.js';
 export { assertKey, compareKeys, hashKey, type HashKey, type Key, type KeyPart } from './key/key.js';
 export type { Query, RawQuery } from './query/query.js';

@@ -44,8 +44,12 @@ export interface Indexes<R, S extends IndexSpec, K extends Key = Key> extends St
   coversRecord(record: R): boolean;
   /** Where the spec's records are in storage; only asked for covered specs. */
   storageRecordsSpec(spec: S | PrimaryKeysSpec<K>): StorageRecordsSpec<R>;
-  /** The database query for the spec's records. */
-  dbQuery(spec: S | PrimaryKeysSpec<K>): Query<R>;
+  /**
+   * The database query for the spec's records; undefined when the table has none (e.g. no
+   * query by primary key was given): a read of it is refused, and an invalidation of it reloads
+   * everything covered instead.
+   */
+  dbQuery(spec: S | PrimaryKeysSpec<K>): Query<R> | undefined;
   /** Specs that together describe everything loaded; refreshing them refreshes the table. */
   loadedSpecs(): readonly S[];
   /** Plans the move from the current coverage to `spec`'s; nothing changes until `commit`. */

@@ -281,8 +281,10 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       this.#assertOpen();
       // Coverage is asked again after every wait: an adjust may have moved it meanwhile.
       if (!this.#indexes.covers(spec)) {
+        const query = this.#indexes.dbQuery(spec);
+        if (query === undefined) throw new MalformedSpecError(spec, 'this table has no database query for it, and memory does not cover it');
         this.#stats.readsFromDatabase++;
-        return { from: 'db', query: this.#indexes.dbQuery(spec) };
+        return { from: 'db', query };
       }
       const where = this.#indexes.storageRecordsSpec(spec);
       if (this.#pending.intersects(where, generation)) await this.refreshInvalid();
@@ -304,19 +306,17 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     try {
       const scratch = this.#storage.scratch();
       const covered = (record: R) => this.#indexes.coversRecord(record);
-      if (batch.everything !== undefined) {
+      const queries = this.#reloadQueries(batch);
+      if (queries === undefined) {
         scratch.clear();
-        for (const spec of this.#indexes.loadedSpecs()) await this.#putRows(scratch, this.#indexes.dbQuery(spec), covered);
+        for (const spec of this.#indexes.loadedSpecs()) await this.#putRows(scratch, this.#queryFor(spec), covered);
       } else {
         for (const spec of batch.staleSpecs) this.#expire(scratch, spec);
         for (const key of batch.staleKeys.values()) scratch.delete(key);
         // A primary key's rows in the database are the whole truth about it: what is stored
         // under it goes, and comes back only if the database still has it.
         for (const key of batch.reloadKeys.values()) scratch.delete(key);
-        for (const keys of chunks(batch.reloadKeys.values(), this.#maxKeysPerQuery)) {
-          await this.#putRows(scratch, this.#indexes.dbQuery({ index: PRIMARY_KEY_INDEX, keys: keys as K[] }), covered);
-        }
-        for (const spec of batch.reloadSpecs) await this.#putRows(scratch, this.#indexes.dbQuery(spec), covered);
+        for (const query of queries) await this.#putRows(scratch, query, covered);
       }
       this.#assertOpen();
       scratch.commit();
@@ -335,6 +335,27 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   #query(query: Query<R>): AsyncIterable<R> {
     this.#stats.queries++;
     return this.#db.getRecords(query);
+  }
+
+  /**
+   * The queries that reload a batch: primary keys in chunks, then the other specs. Undefined when
+   * the whole table must be reloaded instead: everything was invalidated, or some spec has no
+   * query of its own (e.g. keys without `querySome`).
+   */
+  #reloadQueries(batch: InvalidationSet<R, S>): Query<R>[] | undefined {
+    if (batch.everything !== undefined) return undefined;
+    const queries: (Query<R> | undefined)[] = [];
+    for (const keys of chunks(batch.reloadKeys.values(), this.#maxKeysPerQuery)) {
+      queries.push(this.#indexes.dbQuery({ index: PRIMARY_KEY_INDEX, keys: keys as K[] }));
+    }
+    for (const spec of batch.reloadSpecs) queries.push(this.#indexes.dbQuery(spec));
+    return queries.every((query) => query !== undefined) ? queries : undefined;
+  }
+
+  #queryFor(spec: S): Query<R> {
+    const query = this.#indexes.dbQuery(spec);
+    if (query === undefined) throw new MalformedSpecError(spec, 'the indexes give no database query for what they loaded');
+    return query;
   }
 
   async #putRows(scratch: ScratchSpace<R>, query: Query<R>, keep: (record: R) => boolean): Promise<void> {

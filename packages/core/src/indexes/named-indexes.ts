@@ -1,0 +1,257 @@
+import { MalformedSpecError, UnknownIndexError } from '../errors/errors.js';
+import { Interval } from '../interval/interval.js';
+import { assertKey, compareKeys, hashKey, type HashKey, type Key } from '../key/key.js';
+import type { Query } from '../query/query.js';
+import { PRIMARY_KEY_INDEX, type StorageIndexDefinition, type StorageRecordsSpec } from '../storage/storage-table.js';
+import type { Adjustment, Indexes, PrimaryKeysSpec } from './indexes.js';
+
+/** Every record of the table (needs `queryAll`). */
+export interface AllRecordsSpec {
+  readonly index: 'primaryKey';
+  readonly all: true;
+}
+
+/** An index from a key to any number of records, e.g. a foreign key. */
+export interface HashIndexDefinition<R, HK extends Key> {
+  readonly key: (record: R) => HK;
+  /** The rows whose key is one of `keys`. */
+  readonly query: (keys: readonly HK[]) => Query<R>;
+}
+
+/** An index of records ordered by a score (a number, bigint, Date, or a tuple of those). */
+export interface RangeIndexDefinition<R, SK extends Key> {
+  readonly score: (record: R) => SK;
+  /** The rows with `ge <= score < lt`. */
+  readonly query: (ge: SK, lt: SK) => Query<R>;
+}
+
+export interface NamedIndexesOptions<R, K extends Key, H extends Record<string, Key>, G extends Record<string, Key>> {
+  readonly primaryKey: (record: R) => K;
+  /** The query for every record; enables `{ index: 'primaryKey', all: true }`. */
+  readonly queryAll?: Query<R>;
+  /** The rows with these primary keys; without it, an invalidation by key reloads what is covered. */
+  readonly querySome?: (keys: readonly K[]) => Query<R>;
+  readonly hash?: { readonly [N in keyof H]: HashIndexDefinition<R, H[N]> };
+  readonly range?: { readonly [N in keyof G]: RangeIndexDefinition<R, G[N]> };
+}
+
+/**
+ * The specs of a `NamedIndexes`: one shape per kind of index, keyed and scored by its types. `A`
+ * is `AllRecordsSpec` when the table can load everything, `never` when it cannot.
+ */
+export type NamedIndexesSpec<K extends Key, H extends Record<string, Key>, G extends Record<string, Key>, A extends AllRecordsSpec = AllRecordsSpec> =
+  | A
+  | PrimaryKeysSpec<K>
+  | { readonly [N in keyof H & string]: { readonly index: N; readonly keys: readonly H[N][] } }[keyof H & string]
+  | { readonly [N in keyof G & string]: { readonly index: N; readonly ge: G[N]; readonly lt: G[N] } }[keyof G & string];
+
+type KeysSpec = { readonly index: string; readonly keys: readonly Key[] };
+type RangeSpec = { readonly index: string; readonly ge: Key; readonly lt: Key };
+
+/** What is loaded: everything, the records with these keys in one index, or a window of one range index. */
+type Coverage =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'all' }
+  | { readonly kind: 'keys'; readonly index: string; readonly keys: ReadonlyMap<HashKey, Key> }
+  | { readonly kind: 'window'; readonly index: string; readonly window: Interval };
+
+/**
+ * A table read through several named indexes: the primary key, hash indexes and range indexes.
+ * It caches one thing at a time: everything, the records of some keys of one index, or a window
+ * of one range index. A read is served from memory when it falls inside that; otherwise it goes
+ * to the database. `load` and `adjust` take any spec, which becomes what is cached.
+ */
+export class NamedIndexes<
+  R,
+  K extends Key,
+  H extends Record<string, Key> = Record<never, Key>,
+  G extends Record<string, Key> = Record<never, Key>,
+  A extends AllRecordsSpec = AllRecordsSpec,
+> implements Indexes<R, NamedIndexesSpec<K, H, G, A>, K>
+{
+  readonly indexNames: readonly string[];
+  readonly storageIndexes: Readonly<Record<string, StorageIndexDefinition<R>>>;
+  readonly #options: NamedIndexesOptions<R, K, H, G>;
+  readonly #hash: ReadonlyMap<string, HashIndexDefinition<R, Key>>;
+  readonly #range: ReadonlyMap<string, RangeIndexDefinition<R, Key>>;
+  #coverage: Coverage = { kind: 'none' };
+
+  constructor(options: NamedIndexesOptions<R, K, H, G>) {
+    this.#options = options;
+    this.#hash = new Map(Object.entries(options.hash ?? {}) as [string, HashIndexDefinition<R, Key>][]);
+    this.#range = new Map(Object.entries(options.range ?? {}) as [string, RangeIndexDefinition<R, Key>][]);
+    for (const name of [...this.#hash.keys(), ...this.#range.keys()]) {
+      if (name === PRIMARY_KEY_INDEX || (this.#hash.has(name) && this.#range.has(name))) {
+        throw new MalformedSpecError(name, 'index names must be unique and not "primaryKey"');
+      }
+    }
+    this.indexNames = [PRIMARY_KEY_INDEX, ...this.#hash.keys(), ...this.#range.keys()];
+    this.storageIndexes = Object.fromEntries([
+      ...[...this.#hash].map(([name, definition]) => [name, { kind: 'hash', key: definition.key }] as const),
+      ...[...this.#range].map(([name, definition]) => [name, { kind: 'range', key: definition.score }] as const),
+    ]);
+  }
+
+  primaryKey(record: R): K {
+    const key = this.#options.primaryKey(record);
+    assertKey(key, 'primaryKey() of a record');
+    return key;
+  }
+
+  validateSpec(spec: unknown): asserts spec is NamedIndexesSpec<K, H, G, A> {
+    if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+      throw new MalformedSpecError(spec, 'a spec is an object like { index: "primaryKey", keys: [...] }');
+    }
+    const { index } = spec as { index?: unknown };
+    if (typeof index !== 'string' || !this.indexNames.includes(index)) throw new UnknownIndexError(index, this.indexNames);
+    const fields = Object.keys(spec).filter((field) => field !== 'index').sort().join(',');
+    if (index === PRIMARY_KEY_INDEX && 'all' in spec) {
+      if (spec.all !== true || fields !== 'all') throw new MalformedSpecError(spec, 'the spec for every record is exactly { index: "primaryKey", all: true }');
+      if (this.#options.queryAll === undefined) throw new MalformedSpecError(spec, 'this table has no queryAll, so it cannot load or read everything');
+      return;
+    }
+    if (this.#range.has(index)) {
+      if (fields !== 'ge,lt') throw new MalformedSpecError(spec, `index '${index}' is a range index: its specs are exactly { index, ge, lt }`);
+      const { ge, lt } = spec as RangeSpec;
+      assertKey(ge, `ge of the spec`);
+      assertKey(lt, `lt of the spec`);
+      if (kindOf(ge) !== kindOf(lt)) throw new MalformedSpecError(spec, 'ge and lt must be of the same type');
+      if (compareKeys(ge, lt) > 0) throw new MalformedSpecError(spec, 'ge must not be greater than lt');
+      return;
+    }
+    if (fields !== 'keys' || !Array.isArray((spec as { keys?: unknown }).keys)) {
+      throw new MalformedSpecError(spec, `index '${index}' is read by keys: its specs are exactly { index, keys: [...] }`);
+    }
+    for (const [i, key] of ((spec as KeysSpec).keys as unknown[]).entries()) assertKey(key, `keys[${i}] of the spec`);
+  }
+
+  covers(spec: NamedIndexesSpec<K, H, G, A>): boolean {
+    const coverage = this.#coverage;
+    if ('keys' in spec && spec.keys.length === 0) return true; // nothing to read, and no `IN ()`
+    if (coverage.kind === 'all') return true;
+    if ('all' in spec || coverage.kind === 'none' || coverage.index !== spec.index) return false;
+    if (coverage.kind === 'keys') return 'keys' in spec && spec.keys.every((key) => coverage.keys.has(hashKey(key)));
+    return 'ge' in spec && coverage.window.covers(new Interval<Key>(spec.ge as Key, spec.lt as Key));
+  }
+
+  coversRecord(record: R): boolean {
+    const coverage = this.#coverage;
+    switch (coverage.kind) {
+      case 'none':
+        return false;
+      case 'all':
+        return true;
+      case 'keys':
+        return coverage.keys.has(hashKey(this.#keyOf(coverage.index, record)));
+      case 'window':
+        return coverage.window.contains(this.#keyOf(coverage.index, record));
+    }
+  }
+
+  storageRecordsSpec(spec: NamedIndexesSpec<K, H, G, A>): StorageRecordsSpec<R> {
+    if ('all' in spec) return { kind: 'all' };
+    if ('keys' in spec) return { kind: 'keys', index: spec.index, keys: spec.keys };
+    return { kind: 'range', index: spec.index, intervals: [new Interval<Key>(spec.ge as Key, spec.lt as Key)] };
+  }
+
+  dbQuery(spec: NamedIndexesSpec<K, H, G, A>): Query<R> | undefined {
+    if ('all' in spec) return this.#options.queryAll;
+    if ('keys' in spec) {
+      if (spec.index === PRIMARY_KEY_INDEX) return this.#options.querySome?.(spec.keys as readonly K[]);
+      return this.#hash.get(spec.index)?.query(spec.keys);
+    }
+    return this.#range.get(spec.index)?.query(spec.ge, spec.lt);
+  }
+
+  loadedSpecs(): readonly NamedIndexesSpec<K, H, G, A>[] {
+    const coverage = this.#coverage;
+    switch (coverage.kind) {
+      case 'none':
+        return [];
+      case 'all':
+        return [{ index: PRIMARY_KEY_INDEX, all: true } as A];
+      case 'keys':
+        return [this.#spec({ index: coverage.index, keys: [...coverage.keys.values()] })];
+      case 'window':
+        return [this.#spec({ index: coverage.index, ge: coverage.window.ge, lt: coverage.window.lt })];
+    }
+  }
+
+  prepareAdjustment(spec: NamedIndexesSpec<K, H, G, A>): Adjustment<R> {
+    const next = this.#coverageOf(spec);
+    const commit = () => {
+      this.#coverage = next;
+    };
+    const previous = this.#coverage;
+    const fresh = (): Adjustment<R> => ({ expire: { kind: 'all' }, load: this.#queriesFor(spec), commit });
+    if (next.kind === 'all' || next.kind === 'none' || previous.kind === 'none') return fresh();
+    // From everything to a part of it: drop the rest, load nothing.
+    const keep = (record: R) => this.#inCoverage(next, record);
+    if (previous.kind === 'all') return { expire: { kind: 'all', filter: (record) => !keep(record) }, load: [], commit };
+    if (previous.index !== next.index || previous.kind !== next.kind) return fresh();
+    if (next.kind === 'keys' && previous.kind === 'keys') {
+      const entering = [...next.keys].filter(([h]) => !previous.keys.has(h)).map(([, key]) => key);
+      const load = entering.length > 0 ? this.#queriesFor(this.#spec({ index: next.index, keys: entering })) : [];
+      return { expire: { kind: 'all', filter: (record) => !keep(record) }, load, commit };
+    }
+    if (next.kind === 'window' && previous.kind === 'window') {
+      const leaving = subtract(previous.window, next.window);
+      const entering = subtract(next.window, previous.window);
+      return {
+        ...(leaving.length > 0 && { expire: { kind: 'range', index: next.index, intervals: leaving } }),
+        load: entering.flatMap((part) => this.#queriesFor(this.#spec({ index: next.index, ge: part.ge, lt: part.lt }))),
+        commit,
+      };
+    }
+    return fresh();
+  }
+
+  /** A spec built here from coverage, which `validateSpec` accepted in the first place. */
+  #spec(spec: KeysSpec | RangeSpec | AllRecordsSpec): NamedIndexesSpec<K, H, G, A> {
+    return spec as unknown as NamedIndexesSpec<K, H, G, A>;
+  }
+
+  #queriesFor(spec: NamedIndexesSpec<K, H, G, A>): Query<R>[] {
+    const query = this.dbQuery(spec);
+    if (query === undefined) throw new MalformedSpecError(spec, 'this table has no query for this spec (give querySome or queryAll)');
+    return [query];
+  }
+
+  #coverageOf(spec: NamedIndexesSpec<K, H, G, A>): Coverage {
+    if ('all' in spec) return { kind: 'all' };
+    if ('keys' in spec) return { kind: 'keys', index: spec.index, keys: new Map(spec.keys.map((key) => [hashKey(key), key])) };
+    return { kind: 'window', index: spec.index, window: new Interval<Key>(spec.ge as Key, spec.lt as Key) };
+  }
+
+  #inCoverage(coverage: Coverage, record: R): boolean {
+    const current = this.#coverage;
+    this.#coverage = coverage;
+    try {
+      return this.coversRecord(record);
+    } finally {
+      this.#coverage = current;
+    }
+  }
+
+  #keyOf(index: string, record: R): Key {
+    if (index === PRIMARY_KEY_INDEX) return this.primaryKey(record);
+    const hash = this.#hash.get(index);
+    return hash !== undefined ? hash.key(record) : (this.#range.get(index) as RangeIndexDefinition<R, Key>).score(record);
+  }
+}
+
+/** The parts of `a` outside `b`: zero, one or two intervals. */
+function subtract(a: Interval, b: Interval): Interval[] {
+  if (!a.intersects(b)) return a.isEmpty ? [] : [a];
+  const parts: Interval[] = [];
+  if (compareKeys(a.ge, b.ge) < 0) parts.push(new Interval(a.ge, b.ge));
+  if (compareKeys(b.lt, a.lt) < 0) parts.push(new Interval(b.lt, a.lt));
+  return parts;
+}
+
+function kindOf(key: Key): string {
+  if (Array.isArray(key)) return 'tuple';
+  if (key instanceof Date) return 'Date';
+  return typeof key === 'bigint' ? 'number' : typeof key;
+}
+
