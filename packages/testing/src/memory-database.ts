@@ -8,8 +8,8 @@ export interface Gate {
 }
 
 /**
- * A database in a `Map`, for engine tests without Postgres. It understands two queries,
- * `queryAll` and `querySome(keys)`, snapshots its rows when a query starts (as a cursor does),
+ * A database in a `Map`, for engine tests without Postgres. It understands `queryAll`,
+ * `querySome(keys)` and `where(description, predicate)`, snapshots its rows when a query starts (as a cursor does),
  * yields them in small batches with a turn of the event loop between, and can be paused or made
  * to fail mid-query to stage races and faults deterministically.
  */
@@ -29,6 +29,18 @@ export class MemoryDatabase<R> implements DbAccess {
   }
 
   querySome = (keys: readonly Key[]): RawQuery => ({ sql: 'select some', parameters: [keys] });
+
+  readonly #predicates = new Map<string, (record: R) => boolean>();
+
+  /**
+   * A query for the rows matching `predicate`, described by `description` (which names it in
+   * `queries`, so tests can assert what was asked). Rows come in the order of `orderBy`, if given.
+   */
+  where(description: string, predicate: (record: R) => boolean): RawQuery {
+    const sql = `select where ${description}`;
+    this.#predicates.set(sql, predicate);
+    return { sql };
+  }
 
   set(...records: R[]): void {
     for (const record of records) this.rows.set(hashKey(this.#primaryKey(record)), record);
@@ -84,6 +96,8 @@ export class MemoryDatabase<R> implements DbAccess {
         return row === undefined ? [] : [row];
       });
     }
+    const predicate = this.#predicates.get(query.sql);
+    if (predicate !== undefined) return [...this.rows.values()].filter(predicate);
     throw new Error(`MemoryDatabase does not understand ${JSON.stringify(query)}`);
   }
 }
