@@ -1,0 +1,122 @@
+import { LocalStorageTable } from '@tablecache/local';
+import { MemoryDatabase } from '@tablecache/testing';
+import { describe, expect, expectTypeOf, test } from 'vitest';
+import { MalformedSpecError } from '../errors/errors.js';
+import { CachedTable } from '../table/cached-table.js';
+import { NamedIndexes } from './named-indexes.js';
+
+interface Member {
+  readonly id: number;
+  readonly city: number;
+  readonly joined: number;
+  readonly team: readonly [string, number];
+}
+
+const member = (id: number, city = id % 3, joined = id * 10, team: readonly [string, number] = ['t', id % 2]): Member => ({ id, city, joined, team });
+const sorted = (records: readonly Member[]) => [...records].sort((a, b) => a.id - b.id);
+
+function members() {
+  const db = new MemoryDatabase<Member>((m) => m.id);
+  for (let id = 0; id < 12; id++) db.set(member(id));
+  const indexes = new NamedIndexes({
+    primaryKey: (m: Member) => m.id,
+    queryAll: db.queryAll,
+    querySome: db.querySome,
+    hash: {
+      byCity: { key: (m: Member) => m.city, query: (cities) => db.where(`city in ${cities}`, (m) => cities.includes(m.city)) },
+      byTeam: { key: (m: Member) => m.team, query: (teams) => db.where(`team in ${JSON.stringify(teams)}`, (m) => teams.some((t) => t[0] === m.team[0] && t[1] === m.team[1])) },
+    },
+    range: {
+      byJoined: { score: (m: Member) => m.joined, query: (ge, lt) => db.where(`joined in [${ge}, ${lt})`, (m) => m.joined >= ge && m.joined < lt) },
+    },
+  });
+  const table = new CachedTable(indexes, db, new LocalStorageTable(indexes));
+  return { db, table };
+}
+
+async function loadedMembers() {
+  const context = members();
+  await context.table.load({ index: 'primaryKey', all: true });
+  context.db.queries.length = 0;
+  return context;
+}
+
+describe('several indexes on one table', () => {
+  test('after loading everything, every index is read from memory', async () => {
+    const { db, table } = await loadedMembers();
+    expect(sorted(await table.getRecords({ index: 'byCity', keys: [1] }))).toEqual([1, 4, 7, 10].map((id) => member(id)));
+    expect(await table.getRecords({ index: 'byJoined', ge: 20, lt: 50 })).toEqual([2, 3, 4].map((id) => member(id)));
+    expect(sorted(await table.getRecords({ index: 'byTeam', keys: [['t', 1]] }))).toEqual([1, 3, 5, 7, 9, 11].map((id) => member(id)));
+    expect(db.queries).toEqual([]);
+  });
+
+  test('a record changed through its primary key is consistent in every index', async () => {
+    const { db, table } = await loadedMembers();
+    db.set(member(4, 2, 115, ['u', 0]));
+    table.invalidateRecords([{ index: 'primaryKey', keys: [4] }]);
+    expect(sorted(await table.getRecords({ index: 'byCity', keys: [1] }))).toEqual([1, 7, 10].map((id) => member(id)));
+    expect(sorted(await table.getRecords({ index: 'byCity', keys: [2] }))).toEqual([member(2), member(4, 2, 115, ['u', 0]), member(5), member(8), member(11)]);
+    expect((await table.getRecords({ index: 'byJoined', ge: 100, lt: 200 })).map((m) => m.id)).toEqual([10, 11, 4]);
+    expect(await table.getRecords({ index: 'byTeam', keys: [['u', 0]] })).toEqual([member(4, 2, 115, ['u', 0])]);
+    expect(db.queries).toHaveLength(1);
+  });
+
+  test('loading the keys of a hash index caches those, and reads of other keys go to the database', async () => {
+    const { db, table } = members();
+    await table.load({ index: 'byCity', keys: [0] });
+    db.queries.length = 0;
+    expect(sorted(await table.getRecords({ index: 'byCity', keys: [0] }))).toEqual([0, 3, 6, 9].map((id) => member(id)));
+    expect(db.queries).toEqual([]);
+    await table.getRecords({ index: 'byCity', keys: [1] });
+    await table.getRecords({ index: 'primaryKey', keys: [0] });
+    expect(db.queries).toHaveLength(2);
+  });
+
+  test('adjusting the keys of a hash index loads only the keys that enter', async () => {
+    const { db, table } = members();
+    await table.load({ index: 'byCity', keys: [0, 1] });
+    db.queries.length = 0;
+    await table.adjust({ index: 'byCity', keys: [1, 2] });
+    expect(db.queries.map((q) => q.sql)).toEqual(['select where city in 2']);
+    db.queries.length = 0;
+    expect(sorted(await table.getRecords({ index: 'byCity', keys: [1, 2] }))).toHaveLength(8);
+    expect(db.queries).toEqual([]);
+  });
+
+  test('adjusting from everything to a window of a range index keeps only the window', async () => {
+    const { db, table } = await loadedMembers();
+    await table.adjust({ index: 'byJoined', ge: 30, lt: 60 });
+    expect(db.queries).toEqual([]);
+    expect(await table.getRecords({ index: 'byJoined', ge: 30, lt: 60 })).toEqual([3, 4, 5].map((id) => member(id)));
+    await table.getRecords({ index: 'byCity', keys: [0] });
+    expect(db.queries).toHaveLength(1);
+  });
+
+  test('a record that changes city is refreshed for readers of either city', async () => {
+    const { db, table } = await loadedMembers();
+    db.set(member(3, 1));
+    table.invalidateRecords([{ index: 'primaryKey', keys: [3] }]);
+    expect((await table.getRecords({ index: 'byCity', keys: [0] })).map((m) => m.id).sort((a, b) => a - b)).toEqual([0, 6, 9]);
+  });
+
+  test('a hash index read with a range spec, or a range index with keys, is refused', async () => {
+    const { table } = await loadedMembers();
+    await expect(table.getRecords({ index: 'byCity', ge: 1, lt: 2 } as never)).rejects.toThrow(MalformedSpecError);
+    await expect(table.getRecords({ index: 'byJoined', keys: [1] } as never)).rejects.toThrow(MalformedSpecError);
+  });
+
+  test('specs are typed per index', () => {
+    const { table } = members();
+    expectTypeOf(table.getRecords).parameter(0).toEqualTypeOf<
+      | { readonly index: 'primaryKey'; readonly all: true }
+      | { readonly index: 'primaryKey'; readonly keys: readonly number[] }
+      | { readonly index: 'byCity'; readonly keys: readonly number[] }
+      | { readonly index: 'byTeam'; readonly keys: readonly (readonly [string, number])[] }
+      | { readonly index: 'byJoined'; readonly ge: number; readonly lt: number }
+    >();
+    // @ts-expect-error: cities are numbers
+    void (() => table.getRecords({ index: 'byCity', keys: ['x'] }));
+    // @ts-expect-error: byJoined is read by ge and lt
+    void (() => table.getRecords({ index: 'byJoined', keys: [1] }));
+  });
+});
