@@ -119,6 +119,14 @@ describe('range indexes', () => {
     expect(await table.getRecords(range(40, 60))).toEqual([reading(4), reading(2, 45), reading(5)]);
   });
 
+  test('a record declared stale without a reload makes reads of its score wait, and is dropped', async () => {
+    const { db, table } = await windowed(20, 60);
+    db.delete(3);
+    table.invalidateRecords([{ index: 'primaryKey', keys: [3] }], []);
+    expect(await table.getRecords(range(30, 40))).toEqual([]);
+    expect(await table.getRecords(range(40, 60))).toEqual([reading(4), reading(5)]);
+  });
+
   test('invalidating a range reloads it', async () => {
     const { db, table } = await windowed(20, 60);
     db.set(reading(4, 40, 'changed'));
