@@ -6,9 +6,10 @@ function compareEntries(a: RangeEntry, b: RangeEntry): number {
 }
 
 /**
- * A sorted array of (score, primary key). While it fills, entries that arrive out of order wait
- * in a buffer that is sorted and merged in, in one pass, before the next read or removal: a bulk
- * load costs one sort. Once settled, an update is a binary search and a splice: O(n) moves.
+ * A sorted array of (score, primary key). Entries that arrive out of order wait in a buffer until
+ * the next read or removal. Then a large buffer (a load) is sorted and merged in one pass, and a
+ * small one (a few updates) is spliced in entry by entry: a binary search and O(n) moves each,
+ * cheaper than comparing every entry in a merge.
  */
 export class SortedArrayRange implements RangeStructure {
   #entries: RangeEntry[] = [];
@@ -22,9 +23,7 @@ export class SortedArrayRange implements RangeStructure {
     const entry = { score, primaryKey };
     const last = this.#entries[this.#entries.length - 1];
     if (this.#pending.length === 0 && (last === undefined || compareEntries(last, entry) <= 0)) this.#entries.push(entry);
-    // While filling (empty, or already buffering), buffer; into a settled array, insert in place.
-    else if (this.#pending.length > 0 || this.#entries.length === 0) this.#pending.push(entry);
-    else this.#entries.splice(this.#lowerBound(entry), 0, entry);
+    else this.#pending.push(entry);
   }
 
   remove(score: Key, primaryKey: HashKey): void {
@@ -52,6 +51,11 @@ export class SortedArrayRange implements RangeStructure {
 
   #settle(): void {
     if (this.#pending.length === 0) return;
+    if (this.#pending.length * 32 < this.#entries.length) {
+      for (const entry of this.#pending) this.#entries.splice(this.#lowerBound(entry), 0, entry);
+      this.#pending = [];
+      return;
+    }
     const incoming = this.#pending.sort(compareEntries);
     const settled = this.#entries;
     const merged: RangeEntry[] = new Array(settled.length + incoming.length);
