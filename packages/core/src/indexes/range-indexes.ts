@@ -11,7 +11,10 @@ export type RangeIndexesSpec<K extends Key, S extends Score> = NamedIndexesSpec<
 export interface RangeIndexesOptions<R, K extends Key, S extends Score> {
   readonly primaryKey: (record: R) => K;
   readonly score: (record: R) => S;
-  /** The rows with `ge <= score < lt`; the row type of the cache comes from it. */
+  /**
+   * The rows with `ge <= score < lt`, ordered by score. The row type of the cache comes from it:
+   * give `ge` and `lt` their types (`(ge: Date, lt: Date) => …`) so TypeScript reads it first.
+   */
   readonly queryRange: (ge: S, lt: S) => Query<R>;
   /** The rows with these primary keys; without it, an invalidation by key reloads the window. */
   readonly querySome?: (keys: readonly K[]) => Query<R>;
