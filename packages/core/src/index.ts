@@ -25,7 +25,7 @@ export {
 } from './indexes/named-indexes.js';
 export { PrimaryKeyIndexes, type PrimaryKeyIndexesOptions, type PrimaryKeySpec } from './indexes/primary-key-indexes.js';
 export { RangeIndexes, type RangeIndexesOptions, type RangeIndexesSpec, type Score } from './indexes/range-indexes.js';
-export { Interval } from './interval/interval.js';
+export { Interval, mergeIntervals } from './interval/interval.js';
 export { assertKey, compareKeys, hashKey, type HashKey, type Key, type KeyPart } from './key/key.js';
 export type { Query, RawQuery } from './query/query.js';
 export {

@@ -1,4 +1,4 @@
-import { assertKey, compareKeys, Interval, type HashKey, type Key, type StorageIndexDefinition } from '@tablecache/core';
+import { assertKey, mergeIntervals, type HashKey, type Interval, type Key, type StorageIndexDefinition } from '@tablecache/core';
 import { BTreeRange } from './range/btree-range.js';
 import type { RangeStructure } from './range/range-structure.js';
 import { SortedArrayRange } from './range/sorted-array-range.js';
@@ -40,16 +40,4 @@ export class RangeIndex<R> {
   clear(): void {
     this.#structure.clear();
   }
-}
-
-function mergeIntervals(intervals: readonly Interval[]): Interval[] {
-  const sorted = intervals.filter((i) => !i.isEmpty).sort((a, b) => compareKeys(a.ge, b.ge));
-  const merged: Interval[] = [];
-  for (const next of sorted) {
-    const last = merged[merged.length - 1];
-    if (last !== undefined && compareKeys(next.ge, last.lt) <= 0) {
-      if (compareKeys(next.lt, last.lt) > 0) merged[merged.length - 1] = new Interval(last.ge, next.lt);
-    } else merged.push(next);
-  }
-  return merged;
 }

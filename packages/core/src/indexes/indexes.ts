@@ -50,6 +50,11 @@ export interface Indexes<R, S extends IndexSpec, K extends Key = Key> extends St
    * everything covered instead.
    */
   dbQuery(spec: S | PrimaryKeysSpec<K>): Query<R> | undefined;
+  /**
+   * Fewer specs that select the same records, so a refresh sends fewer queries (e.g. overlapping
+   * ranges merged, keys of one index gathered). Optional: without it, each spec is one query.
+   */
+  coalesce?(specs: readonly S[]): S[];
   /** Specs that together describe everything loaded; refreshing them refreshes the table. */
   loadedSpecs(): readonly S[];
   /** Plans the move from the current coverage to `spec`'s; nothing changes until `commit`. */

@@ -99,6 +99,14 @@ describe('several indexes on one table', () => {
     expect((await table.getRecords({ index: 'byCity', keys: [0] })).map((m) => m.id).sort((a, b) => a - b)).toEqual([0, 6, 9]);
   });
 
+  test('keys of one hash index invalidated apart are refreshed with one query', async () => {
+    const { db, table } = await loadedMembers();
+    table.invalidateRecords([{ index: 'byCity', keys: [1] }]);
+    table.invalidateRecords([{ index: 'byCity', keys: [2, 1] }]);
+    await table.refreshInvalid();
+    expect(db.queries.map((q) => q.sql)).toEqual(['select where city in 1,2']);
+  });
+
   test('a hash index read with a range spec, or a range index with keys, is refused', async () => {
     const { table } = await loadedMembers();
     await expect(table.getRecords({ index: 'byCity', ge: 1, lt: 2 } as never)).rejects.toThrow(MalformedSpecError);

@@ -1,5 +1,5 @@
 import { MalformedSpecError, UnknownIndexError } from '../errors/errors.js';
-import { Interval } from '../interval/interval.js';
+import { Interval, mergeIntervals } from '../interval/interval.js';
 import { assertKey, compareKeys, hashKey, type HashKey, type Key } from '../key/key.js';
 import type { Query } from '../query/query.js';
 import { PRIMARY_KEY_INDEX, type StorageIndexDefinition, type StorageRecordsSpec } from '../storage/storage-table.js';
@@ -161,6 +161,26 @@ export class NamedIndexes<
       return this.#hash.get(spec.index)?.query(spec.keys);
     }
     return this.#range.get(spec.index)?.query(spec.ge, spec.lt);
+  }
+
+  /** Gathers the keys of each index into one spec, and merges overlapping or touching ranges. */
+  coalesce(specs: readonly NamedIndexesSpec<K, H, G, A>[]): NamedIndexesSpec<K, H, G, A>[] {
+    if (specs.some((spec) => 'all' in spec)) return [this.#spec({ index: PRIMARY_KEY_INDEX, all: true })];
+    const keys = new Map<string, Map<HashKey, Key>>();
+    const ranges = new Map<string, Interval[]>();
+    for (const spec of specs) {
+      if ('keys' in spec) {
+        const byHash = keys.get(spec.index) ?? new Map<HashKey, Key>();
+        for (const key of spec.keys) byHash.set(hashKey(key), key);
+        keys.set(spec.index, byHash);
+      } else if ('ge' in spec) {
+        ranges.set(spec.index, [...(ranges.get(spec.index) ?? []), new Interval<Key>(spec.ge as Key, spec.lt as Key)]);
+      }
+    }
+    return [
+      ...[...keys].map(([index, byHash]) => this.#spec({ index, keys: [...byHash.values()] })),
+      ...[...ranges].flatMap(([index, intervals]) => mergeIntervals(intervals).map((i) => this.#spec({ index, ge: i.ge, lt: i.lt }))),
+    ];
   }
 
   loadedSpecs(): readonly NamedIndexesSpec<K, H, G, A>[] {

@@ -136,6 +136,16 @@ describe('range indexes', () => {
     expect(db.queries.map((q) => q.sql)).toEqual(['select where ts in [40, 60)']);
   });
 
+  test('overlapping and touching ranges invalidated apart are refreshed with one query', async () => {
+    const { db, table } = await windowed(0, 100);
+    table.invalidateRecords([range(20, 30)]);
+    table.invalidateRecords([range(25, 40)]);
+    table.invalidateRecords([range(40, 50)]);
+    table.invalidateRecords([range(70, 80)]);
+    await table.refreshInvalid();
+    expect(db.queries.map((q) => q.sql)).toEqual(['select where ts in [20, 50)', 'select where ts in [70, 80)']);
+  });
+
   test.each([
     ['ge greater than lt', { index: 'range', ge: 5, lt: 1 }, MalformedSpecError],
     ['ge and lt of different types', { index: 'range', ge: 1, lt: new Date() }, MalformedSpecError],

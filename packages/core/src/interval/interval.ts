@@ -39,3 +39,15 @@ export class Interval<T = Key> {
     return `[${String(this.ge)}, ${String(this.lt)})`;
   }
 }
+
+/** The intervals sorted, with empty ones dropped and overlapping or touching ones joined. */
+export function mergeIntervals<T extends Key>(intervals: readonly Interval<T>[]): Interval<T>[] {
+  const merged: Interval<T>[] = [];
+  for (const next of intervals.filter((i) => !i.isEmpty).sort((a, b) => compareKeys(a.ge, b.ge))) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && compareKeys(next.ge, last.lt) <= 0) {
+      if (compareKeys(next.lt, last.lt) > 0) merged[merged.length - 1] = new Interval<T>(last.ge, next.lt);
+    } else merged.push(next);
+  }
+  return merged;
+}

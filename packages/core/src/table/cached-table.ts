@@ -348,7 +348,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     for (const keys of chunks(batch.reloadKeys.values(), this.#maxKeysPerQuery)) {
       queries.push(this.#indexes.dbQuery({ index: PRIMARY_KEY_INDEX, keys: keys as K[] }));
     }
-    for (const spec of batch.reloadSpecs) queries.push(this.#indexes.dbQuery(spec));
+    const specs = this.#indexes.coalesce?.(batch.reloadSpecs) ?? batch.reloadSpecs;
+    for (const spec of specs) queries.push(this.#indexes.dbQuery(spec));
     return queries.every((query) => query !== undefined) ? queries : undefined;
   }
 

@@ -1,4 +1,4 @@
-import { Interval } from '../interval/interval.js';
+import { mergeIntervals, type Interval } from '../interval/interval.js';
 import { compareKeys, type Key } from '../key/key.js';
 
 /**
@@ -65,17 +65,7 @@ export class RangeMarks {
   }
 
   #merge(): void {
-    const sorted = this.#intervals.sort((a, b) => compareKeys(a.ge, b.ge));
-    const merged: Interval[] = [];
-    for (const next of sorted) {
-      const last = merged[merged.length - 1];
-      if (last !== undefined && compareKeys(next.ge, last.lt) <= 0) {
-        if (compareKeys(next.lt, last.lt) > 0) merged[merged.length - 1] = new Interval(last.ge, next.lt);
-      } else {
-        merged.push(next);
-      }
-    }
-    this.#intervals = merged;
+    this.#intervals = mergeIntervals(this.#intervals);
     this.#intervalsMerged = true;
   }
 }
