@@ -196,3 +196,33 @@ async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> 
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+describe.skipIf(!server?.available)('PostgresAccess when the server ends its connections', () => {
+  test('an idle connection ended by the server is reported, not thrown, and the next query reconnects', async () => {
+    const database = await server!.open();
+    const errors: unknown[] = [];
+    const access = new PostgresAccess({ connectionString: (database.connection as { connectionString: string }).connectionString, onIdleError: (error) => errors.push(error) });
+    try {
+      expect(await collect(access.getRecords({ sql: 'SELECT 1 AS one' }))).toEqual([{ one: 1 }]);
+      await database.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''");
+      await until(() => errors.length > 0);
+      expect(await collect(access.getRecords({ sql: 'SELECT 2 AS two' }))).toEqual([{ two: 2 }]);
+    } finally {
+      await access.close();
+      await database.close();
+    }
+  });
+
+  test('close waits for a stream its consumer left, so every connection is back in the caller\'s pool', async () => {
+    const database = await server!.open();
+    const pool = new pg.Pool({ connectionString: (database.connection as { connectionString: string }).connectionString });
+    const access = new PostgresAccess({ pool, batchSize: 1 });
+    const iterator = access.getRecords({ sql: 'SELECT g FROM generate_series(1, 1000) g' })[Symbol.asyncIterator]();
+    await iterator.next();
+    await iterator.return?.();
+    await access.close();
+    expect(pool.totalCount - pool.idleCount).toBe(0);
+    await pool.end();
+    await database.close();
+  });
+});

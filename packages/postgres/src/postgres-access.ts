@@ -16,6 +16,11 @@ export type PostgresConnection<DB> =
 export type PostgresAccessOptions<DB = unknown> = PostgresConnection<DB> & {
   /** Rows fetched per round trip of a cursor. */
   readonly batchSize?: number;
+  /**
+   * An idle pooled connection failed (the server restarted, or ended it); the pool drops it and
+   * the next query opens another. Default: console.warn. Only for pools this object creates.
+   */
+  readonly onIdleError?: (error: unknown) => void;
 };
 
 const CONNECTION_OPTIONS = ['connectionString', 'pool', 'kysely', 'pglite'] as const;
@@ -36,6 +41,8 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
   readonly batchSize: number;
   readonly #transaction: TransactionRunner;
   readonly #ownsKysely: boolean;
+  /** Streams still reading; `close` waits for them to give their connections back. */
+  readonly #streams = new Set<Promise<void>>();
   #closed = false;
 
   constructor(options: PostgresAccessOptions<DB>) {
@@ -70,6 +77,9 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
         throw new InvalidOptionsError('connectionString must be a non-empty string');
       }
       const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10 });
+      // Without a listener, an idle client's error would be thrown as an unhandled 'error' event.
+      const onIdleError = options.onIdleError ?? ((error: unknown) => console.warn('tablecache: an idle database connection failed:', error));
+      pool.on('error', onIdleError);
       this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
       this.#ownsKysely = true;
     }
@@ -80,16 +90,23 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     this.#assertOpen();
     const { sql, parameters } = compileQuery(query, this.kysely);
     const batchSize = this.batchSize;
-    return readAhead<R>((push, signal) =>
-      this.#transaction(async (execute) => {
+    return readAhead<R>((push, signal) => {
+      const stream = this.#transaction(async (execute) => {
         await execute(`DECLARE tablecache_cursor NO SCROLL CURSOR FOR ${sql}`, parameters);
         while (!signal.aborted) {
           const rows = await execute(`FETCH ${batchSize} FROM tablecache_cursor`, []);
           if (rows.length > 0) push(rows as R[]);
           if (rows.length < batchSize) break;
         }
-      }),
-    );
+      });
+      const settled = stream.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.#streams.add(settled);
+      void settled.finally(() => this.#streams.delete(settled));
+      return stream;
+    });
   }
 
   /** Runs any statement (also writes) in a transaction of its own and returns its rows. */
@@ -108,9 +125,11 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     );
   }
 
+  /** Waits for running streams (a consumer that stopped early stops its stream), then ends what this object created. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.all(this.#streams);
     if (this.#ownsKysely) await this.kysely.destroy();
   }
 

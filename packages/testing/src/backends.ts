@@ -33,6 +33,7 @@ export function testBackends(): TestBackend[] {
         if (serverUrl === null) throw new Error('no Postgres server for tests');
         const database = await createTestDatabase(serverUrl);
         const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+        pool.on('error', () => undefined); // idle clients ended by the database drop at close
         return {
           name: 'postgres',
           connection: { connectionString: database.url },
