@@ -40,6 +40,12 @@ export interface Indexes<R, S extends IndexSpec, K extends Key = Key> extends St
   validateSpec(spec: unknown): asserts spec is S | PrimaryKeysSpec<K>;
   /** Whether every record matching the spec is in storage (when nothing is invalid). */
   covers(spec: S | PrimaryKeysSpec<K>): boolean;
+  /**
+   * Optional: a spec that is not covered whole, cut into pieces, in read order, that together
+   * select exactly its records; covered pieces are read from memory, the rest from the database.
+   * Undefined (or no method): the whole spec goes to the database.
+   */
+  split?(spec: S | PrimaryKeysSpec<K>): readonly { readonly spec: S | PrimaryKeysSpec<K>; readonly covered: boolean }[] | undefined;
   /** Whether a record belongs in storage under the current coverage. */
   coversRecord(record: R): boolean;
   /** Where the spec's records are in storage; only asked for covered specs. */

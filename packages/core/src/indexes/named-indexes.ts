@@ -134,6 +134,22 @@ export class NamedIndexes<
     return 'ge' in spec && coverage.window.covers(new Interval<Key>(spec.ge as Key, spec.lt as Key));
   }
 
+  /** A range read straddling the cached window: the part inside from memory, the parts outside from the database. */
+  split(spec: NamedIndexesSpec<K, H, G, A>): { spec: NamedIndexesSpec<K, H, G, A>; covered: boolean }[] | undefined {
+    const coverage = this.#coverage;
+    if (coverage.kind !== 'window' || !('ge' in spec) || spec.index !== coverage.index) return undefined;
+    const wanted = new Interval<Key>(spec.ge as Key, spec.lt as Key);
+    const window = coverage.window;
+    if (!wanted.intersects(window)) return undefined;
+    const inside = new Interval<Key>(compareKeys(wanted.ge, window.ge) > 0 ? wanted.ge : window.ge, compareKeys(wanted.lt, window.lt) < 0 ? wanted.lt : window.lt);
+    const piece = (interval: Interval, covered: boolean) => ({ spec: this.#spec({ index: spec.index, ge: interval.ge, lt: interval.lt }), covered });
+    return [
+      ...(compareKeys(wanted.ge, inside.ge) < 0 ? [piece(new Interval(wanted.ge, inside.ge), false)] : []),
+      piece(inside, true),
+      ...(compareKeys(inside.lt, wanted.lt) < 0 ? [piece(new Interval(inside.lt, wanted.lt), false)] : []),
+    ];
+  }
+
   coversRecord(record: R): boolean {
     const coverage = this.#coverage;
     switch (coverage.kind) {

@@ -48,9 +48,25 @@ describe('range indexes', () => {
     expect(db.queries).toHaveLength(1);
   });
 
-  test('a read straddling the edge of the window is complete', async () => {
-    const { table } = await windowed();
-    expect(byScore(await table.getRecords(range(40, 80)))).toEqual([reading(4), reading(5), reading(6), reading(7)]);
+  test('a read straddling the edge of the window is complete, with only the part outside from the database', async () => {
+    const { db, table } = await windowed(20, 60);
+    expect(await table.getRecords(range(40, 80))).toEqual([reading(4), reading(5), reading(6), reading(7)]);
+    expect(db.queries.map((q) => q.sql)).toEqual(['select where ts in [60, 80)']);
+  });
+
+  test('a read around the whole window takes the middle from memory and both ends from the database, in order', async () => {
+    const { db, table } = await windowed(20, 60);
+    expect(await table.getRecords(range(0, 100))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((id) => reading(id)));
+    expect(db.queries.map((q) => q.sql)).toEqual(['select where ts in [0, 20)', 'select where ts in [60, 100)']);
+    expect(table.stats.readsFromStorage).toBe(1);
+  });
+
+  test('streamRecords and getFirstRecord follow the pieces of a straddling read in order', async () => {
+    const { table } = await windowed(20, 60);
+    const streamed: Reading[] = [];
+    for await (const record of table.streamRecords(range(10, 70))) streamed.push(record);
+    expect(streamed).toEqual([1, 2, 3, 4, 5, 6].map((id) => reading(id)));
+    expect(await table.getFirstRecord(range(10, 70))).toEqual(reading(1));
   });
 
   test('sliding the window expires what leaves and queries only what enters', async () => {

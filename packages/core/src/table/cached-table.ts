@@ -124,30 +124,34 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     return this.#loadedSignal.promise;
   }
 
-  /** The records matching `spec`, from storage when covered and valid, else from the database. */
+  /**
+   * The records matching `spec`: from storage when covered and valid, else from the database. A
+   * spec only partly covered (a range straddling the cached window) takes the covered part from
+   * memory and only the rest from the database, in the order of the pieces.
+   */
   async getRecords(spec: S | PrimaryKeysSpec<K>): Promise<R[]> {
-    const plan = await this.#plan(spec);
-    if (plan.from === 'storage') return this.#storage.getRecords(plan.spec);
     const records: R[] = [];
-    for await (const record of this.#query(plan.query)) records.push(record);
+    for (const piece of this.#snapshot(await this.#plan(spec))) {
+      if (Array.isArray(piece)) records.push(...piece);
+      else for await (const record of piece) records.push(record);
+    }
     return records;
   }
 
-  /** Like `getRecords`, streamed; from storage it streams a snapshot taken when the read starts. */
+  /** Like `getRecords`, streamed; what comes from storage is a snapshot taken when the read starts. */
   async *streamRecords(spec: S | PrimaryKeysSpec<K>): AsyncGenerator<R, void, undefined> {
-    const plan = await this.#plan(spec);
-    if (plan.from === 'storage') yield* this.#storage.getRecords(plan.spec);
-    else yield* this.#query(plan.query);
+    for (const piece of this.#snapshot(await this.#plan(spec))) yield* piece;
   }
 
   /** The first record matching `spec`; rejects with `RecordNotFoundError` when there is none. */
   async getFirstRecord(spec: S | PrimaryKeysSpec<K>): Promise<R> {
-    const plan = await this.#plan(spec);
-    if (plan.from === 'storage') {
-      const [first] = this.#storage.getRecords(plan.spec);
-      if (first !== undefined) return first;
-    } else {
-      for await (const record of this.#query(plan.query)) return record;
+    for (const plan of await this.#plan(spec)) {
+      if (plan.from === 'storage') {
+        const [first] = this.#storage.getRecords(plan.spec);
+        if (first !== undefined) return first;
+      } else {
+        for await (const record of this.#query(plan.query)) return record;
+      }
     }
     throw new RecordNotFoundError(spec);
   }
@@ -272,28 +276,46 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#pending.markEverything(++this.#generation);
   }
 
-  async #plan(spec: S | PrimaryKeysSpec<K>): Promise<ReadPlan<R>> {
+  /**
+   * Where each piece of a read comes from, in order: the whole spec when it is covered or not at
+   * all, or the pieces the indexes split it into. Covered pieces wait for refreshes of what they
+   * touch; coverage is asked again after every wait, since an adjust may have moved it.
+   */
+  async #plan(spec: S | PrimaryKeysSpec<K>): Promise<ReadPlan<R>[]> {
     this.#assertOpen();
     this.#indexes.validateSpec(spec);
     const generation = this.#generation;
     if (this.#loadState === 'loading') await this.#loading?.catch(() => undefined);
     for (;;) {
       this.#assertOpen();
-      // Coverage is asked again after every wait: an adjust may have moved it meanwhile.
-      if (!this.#indexes.covers(spec)) {
-        const query = this.#indexes.dbQuery(spec);
-        if (query === undefined) throw new MalformedSpecError(spec, 'this table has no database query for it, and memory does not cover it');
-        this.#stats.readsFromDatabase++;
-        return { from: 'db', query };
+      const pieces = this.#indexes.covers(spec) ? [{ spec, covered: true }] : (this.#indexes.split?.(spec) ?? [{ spec, covered: false }]);
+      const plans: ReadPlan<R>[] = [];
+      let wait: Promise<void> | undefined;
+      for (const piece of pieces) {
+        if (!piece.covered) {
+          const query = this.#indexes.dbQuery(piece.spec);
+          if (query === undefined) throw new MalformedSpecError(piece.spec, 'this table has no database query for it, and memory does not cover it');
+          plans.push({ from: 'db', query });
+          continue;
+        }
+        const where = this.#indexes.storageRecordsSpec(piece.spec);
+        if (this.#pending.intersects(where, generation)) wait = this.refreshInvalid();
+        else if (this.#inFlight?.intersects(where, generation)) wait = this.#running;
+        if (wait !== undefined) break;
+        plans.push({ from: 'storage', spec: where });
       }
-      const where = this.#indexes.storageRecordsSpec(spec);
-      if (this.#pending.intersects(where, generation)) await this.refreshInvalid();
-      else if (this.#inFlight?.intersects(where, generation)) await this.#running;
-      else {
-        this.#stats.readsFromStorage++;
-        return { from: 'storage', spec: where };
+      if (wait !== undefined) {
+        await wait;
+        continue;
       }
+      for (const plan of plans) this.#stats[plan.from === 'storage' ? 'readsFromStorage' : 'readsFromDatabase']++;
+      return plans;
     }
+  }
+
+  /** Storage pieces read now (one consistent moment), database pieces as streams to run in order. */
+  #snapshot(plans: readonly ReadPlan<R>[]): (R[] | AsyncIterable<R>)[] {
+    return plans.map((plan) => (plan.from === 'storage' ? this.#storage.getRecords(plan.spec) : this.#query(plan.query)));
   }
 
   async #refresh(): Promise<void> {
