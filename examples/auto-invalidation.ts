@@ -7,10 +7,9 @@
  */
 import { CachedTable } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
-import type { PGlite } from '@electric-sql/pglite';
 import { installTriggers, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
 import { sql } from 'kysely';
-import { connectFromEnv, isMain } from './connect.js';
+import { runAsScript, type ExampleConnection } from './connect.js';
 import { CREATE_SCHEMA_STATEMENTS, SCHEMA, userIndexes, usersCitiesMappings, WATCHED_TABLES, type Database } from './users-cities.js';
 
 export interface AutoInvalidationResult {
@@ -27,7 +26,7 @@ export interface AutoInvalidationResult {
 const USERS = 1000;
 
 export async function runAutoInvalidationExample(
-  connection: { readonly connectionString: string } | { readonly pglite: PGlite },
+  connection: ExampleConnection,
   options: { readonly latencySamples?: number; readonly log?: (line: string) => void } = {},
 ): Promise<AutoInvalidationResult> {
   const log = options.log ?? console.log;
@@ -111,13 +110,4 @@ export async function runAutoInvalidationExample(
   }
 }
 
-if (isMain(import.meta.url)) {
-  const { connection, description } = await connectFromEnv<Database>();
-  console.log(`tablecache auto-invalidation example on ${description}`);
-  if ('pglite' in connection) {
-    await runAutoInvalidationExample(connection);
-    await connection.pglite.close();
-  } else if ('connectionString' in connection) {
-    await runAutoInvalidationExample(connection);
-  }
-}
+await runAsScript(import.meta.url, 'tablecache auto-invalidation example', (connection) => runAutoInvalidationExample(connection));

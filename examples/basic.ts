@@ -9,7 +9,7 @@ import { CachedTable } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { PostgresAccess, type PostgresConnection } from '@tablecache/postgres';
 import { sql } from 'kysely';
-import { connectFromEnv, isMain } from './connect.js';
+import { runAsScript } from './connect.js';
 import { CREATE_SCHEMA_STATEMENTS, SCHEMA, userIndexes, type Database } from './users-cities.js';
 
 export interface BasicExampleResult {
@@ -83,9 +83,4 @@ export async function runBasicExample(
   }
 }
 
-if (isMain(import.meta.url)) {
-  const { connection, description } = await connectFromEnv<Database>();
-  console.log(`tablecache basic example on ${description}`);
-  await runBasicExample(connection);
-  if ('pglite' in connection) await connection.pglite.close();
-}
+await runAsScript(import.meta.url, 'tablecache basic example', (connection) => runBasicExample(connection));

@@ -1,20 +1,28 @@
 import { PGlite } from '@electric-sql/pglite';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import type { PostgresConnection } from '@tablecache/postgres';
+
+/** What every example runs on: a server, or an embedded PGlite. */
+export type ExampleConnection = { readonly connectionString: string } | { readonly pglite: PGlite };
 
 /**
- * The examples run on the server of DATABASE_URL when it is set, else on embedded PGlite, in
- * memory, with no server at all.
+ * Runs an example when its module is the script node was started with: on the server of
+ * DATABASE_URL when it is set, else on embedded PGlite, in memory, with no server at all.
  */
-export async function connectFromEnv<DB>(): Promise<{ connection: PostgresConnection<DB>; description: string }> {
-  const url = process.env.DATABASE_URL;
-  if (url) return { connection: { connectionString: url }, description: `Postgres at ${new URL(url).host}` };
-  return { connection: { pglite: await PGlite.create() }, description: 'embedded PGlite (set DATABASE_URL for a server)' };
-}
-
-/** Whether this module is the script node was started with. */
-export function isMain(moduleUrl: string): boolean {
+export async function runAsScript(moduleUrl: string, title: string, run: (connection: ExampleConnection) => Promise<unknown>): Promise<void> {
   const script = process.argv[1];
-  return script !== undefined && pathToFileURL(realpathSync(script)).href === moduleUrl;
+  if (script === undefined || pathToFileURL(realpathSync(script)).href !== moduleUrl) return;
+  const url = process.env.DATABASE_URL;
+  if (url) {
+    console.log(`${title} on Postgres at ${new URL(url).host}`);
+    await run({ connectionString: url });
+    return;
+  }
+  console.log(`${title} on embedded PGlite (set DATABASE_URL for a server)`);
+  const pglite = await PGlite.create();
+  try {
+    await run({ pglite });
+  } finally {
+    await pglite.close();
+  }
 }

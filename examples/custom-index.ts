@@ -7,7 +7,6 @@
  *   pnpm example:custom-index                              # on embedded PGlite
  *   DATABASE_URL=postgres://... pnpm example:custom-index  # on a server (schema tablecache_devices)
  */
-import type { PGlite } from '@electric-sql/pglite';
 import {
   assertKey,
   CachedTable,
@@ -24,7 +23,7 @@ import {
 import { LocalStorageTable } from '@tablecache/local';
 import { PostgresAccess } from '@tablecache/postgres';
 import { sql, type Kysely } from 'kysely';
-import { connectFromEnv, isMain } from './connect.js';
+import { runAsScript, type ExampleConnection } from './connect.js';
 import { CREATE_DEVICE_STATEMENTS, DEVICE_SCHEMA, deviceData, MINUTE, readingsFor, type DeviceDatabase, type Reading } from './device-data.js';
 
 /** What to cache: a window of time for some devices. */
@@ -150,7 +149,7 @@ export interface CustomIndexResult {
 }
 
 export async function runCustomIndexExample(
-  connection: { readonly connectionString: string } | { readonly pglite: PGlite },
+  connection: ExampleConnection,
   log: (line: string) => void = console.log,
 ): Promise<CustomIndexResult> {
   const access = new PostgresAccess<DeviceDatabase>(connection);
@@ -189,13 +188,4 @@ export async function runCustomIndexExample(
   }
 }
 
-if (isMain(import.meta.url)) {
-  const { connection, description } = await connectFromEnv<DeviceDatabase>();
-  console.log(`tablecache custom-index example on ${description}`);
-  if ('pglite' in connection) {
-    await runCustomIndexExample(connection);
-    await connection.pglite.close();
-  } else if ('connectionString' in connection) {
-    await runCustomIndexExample(connection);
-  }
-}
+await runAsScript(import.meta.url, 'tablecache custom-index example', (connection) => runCustomIndexExample(connection));

@@ -6,12 +6,11 @@
  *   pnpm example:time-range                              # on embedded PGlite
  *   DATABASE_URL=postgres://... pnpm example:time-range  # on a server (schema tablecache_devices)
  */
-import type { PGlite } from '@electric-sql/pglite';
 import { CachedTable, RangeIndexes, type Change } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { installTriggers, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
 import { sql } from 'kysely';
-import { connectFromEnv, isMain } from './connect.js';
+import { runAsScript, type ExampleConnection } from './connect.js';
 import { CREATE_DEVICE_STATEMENTS, DEVICE_SCHEMA, deviceData, MINUTE, readingsFor, type DeviceDatabase } from './device-data.js';
 
 export interface TimeRangeResult {
@@ -27,7 +26,7 @@ const DEVICES = 3;
 const WINDOW_MINUTES = 10;
 
 export async function runTimeRangeExample(
-  connection: { readonly connectionString: string } | { readonly pglite: PGlite },
+  connection: ExampleConnection,
   options: { readonly slides?: number; readonly tickMs?: number; readonly log?: (line: string) => void } = {},
 ): Promise<TimeRangeResult> {
   const log = options.log ?? console.log;
@@ -117,13 +116,4 @@ export async function runTimeRangeExample(
   }
 }
 
-if (isMain(import.meta.url)) {
-  const { connection, description } = await connectFromEnv<DeviceDatabase>();
-  console.log(`tablecache time-range example on ${description}`);
-  if ('pglite' in connection) {
-    await runTimeRangeExample(connection);
-    await connection.pglite.close();
-  } else if ('connectionString' in connection) {
-    await runTimeRangeExample(connection);
-  }
-}
+await runAsScript(import.meta.url, 'tablecache time-range example', (connection) => runTimeRangeExample(connection));

@@ -1,4 +1,5 @@
 export { testBackends, type BackendConnection, type OpenBackend, type TestBackend } from './backends.js';
+export { InjectedFailures } from './injected-failures.js';
 export { MemoryDatabase, type Gate } from './memory-database.js';
 export { MemoryFeed } from './memory-feed.js';
 export { readWhile, type ReadWhileResult } from './read-while.js';

@@ -1,5 +1,5 @@
 import { LocalStorageTable } from '@tablecache/local';
-import { MemoryDatabase } from '@tablecache/testing';
+import { InjectedFailures, MemoryDatabase } from '@tablecache/testing';
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { CachedTable } from '../table/cached-table.js';
@@ -52,18 +52,8 @@ test('a range table under random changes, slides, failures and races always read
         querySome: db.querySome,
       });
       const table = new CachedTable(indexes, db, new LocalStorageTable(indexes));
-      const injected = new Error('injected');
-      let failing = false;
-      const tolerate = async <T>(work: Promise<T>): Promise<T | undefined> => {
-        try {
-          return await work;
-        } catch (error) {
-          expect(error).toBe(injected);
-          expect(failing).toBe(true);
-          failing = false;
-          return undefined;
-        }
-      };
+      const failures = new InjectedFailures(db);
+      const tolerate = <T>(work: Promise<T>) => failures.tolerate(work);
       const change = (rowId: number, rowTs: number, remove: boolean) => {
         if (remove) db.delete(rowId);
         else db.set({ id: rowId, ts: rowTs, version: version++ });
@@ -124,14 +114,11 @@ test('a range table under random changes, slides, failures and races always read
             break;
           }
           case 'failNextQuery':
-            if (!failing) {
-              db.failNext(injected, operation.afterRows);
-              failing = true;
-            }
+            failures.arm(operation.afterRows);
             break;
         }
       }
-      if (failing) await tolerate(table.getRecords({ index: 'range', ge: 0, lt: TS + 1 }));
+      if (failures.armed) await tolerate(table.getRecords({ index: 'range', ge: 0, lt: TS + 1 }));
       expect([...(await table.getRecords({ index: 'range', ge: 0, lt: TS + 1 }))].sort(order)).toEqual(inDatabase(0, TS + 1));
     }),
     // FC_NUM_RUNS=20000 for a long run; the default keeps the suite fast.

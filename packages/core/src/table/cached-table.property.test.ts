@@ -1,5 +1,5 @@
 import { LocalStorageTable } from '@tablecache/local';
-import { MemoryDatabase } from '@tablecache/testing';
+import { InjectedFailures, MemoryDatabase } from '@tablecache/testing';
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { PrimaryKeyIndexes, type PrimaryKeySpec } from '../indexes/primary-key-indexes.js';
@@ -60,21 +60,10 @@ test('after any sequence of changes, invalidations, refreshes, adjusts and failu
       }
       gate.release();
       await loading;
-      const injected = new Error('injected failure');
-      let failurePending = false;
+      const failures = new InjectedFailures(db);
+      const tolerate = <T>(work: Promise<T>) => failures.tolerate(work);
 
       const expected = (ids: readonly number[]) => ids.filter((id) => db.rows.has(id)).map((id) => db.rows.get(id));
-      const tolerate = async <T>(work: Promise<T>): Promise<T | undefined> => {
-        try {
-          return await work;
-        } catch (error) {
-          // Only the failure the test injected may surface, and only once.
-          expect(error).toBe(injected);
-          expect(failurePending).toBe(true);
-          failurePending = false;
-          return undefined;
-        }
-      };
       const change = (id: number, remove: boolean) => {
         if (remove) db.delete(id);
         else db.set({ id, version: ++version });
@@ -131,17 +120,14 @@ test('after any sequence of changes, invalidations, refreshes, adjusts and failu
             break;
           }
           case 'failNextQuery':
-            if (!failurePending) {
-              db.failNext(injected, operation.afterRows);
-              failurePending = true;
-            }
+            failures.arm(operation.afterRows);
             break;
         }
       }
       // With every change announced, the whole table equals the database.
       table.invalidateRecords([{ index: 'primaryKey', keys: [...unannounced] }]);
-      if (failurePending) await tolerate(table.refreshInvalid());
-      if (failurePending) await tolerate(table.getRecords({ index: 'primaryKey', all: true }));
+      if (failures.armed) await tolerate(table.refreshInvalid());
+      if (failures.armed) await tolerate(table.getRecords({ index: 'primaryKey', all: true }));
       const byId = (a: Row, b: Row) => a.id - b.id;
       expect((await table.getRecords({ index: 'primaryKey', all: true })).sort(byId)).toEqual([...db.rows.values()].sort(byId));
       const all = await table.getRecords({ index: 'primaryKey', keys: [...Array(KEYS).keys()] });
