@@ -445,6 +445,38 @@ describe('adjust', () => {
   });
 });
 
+describe('reading synchronously', () => {
+  test('a covered, valid spec is answered at once from memory', async () => {
+    const { db, table } = await loaded();
+    expect(table.getRecordsSync(keys(2, 9))).toEqual([user(2)]);
+    expect(db.queries).toEqual([]);
+  });
+
+  test('an invalid key makes it answer undefined and start nothing; getRecords then refreshes', async () => {
+    const { db, table } = await loaded();
+    db.set(user(2, 'changed'));
+    table.invalidateRecords([keys(2)]);
+    expect(table.getRecordsSync(keys(2))).toBeUndefined();
+    expect(table.getRecordsSync(keys(1))).toEqual([user(1)]);
+    expect(db.queries).toEqual([]);
+    expect(await table.getRecords(keys(2))).toEqual([user(2, 'changed')]);
+    expect(table.getRecordsSync(keys(2))).toEqual([user(2, 'changed')]);
+  });
+
+  test('a spec memory does not cover, or a table not loaded yet, answers undefined', async () => {
+    const { table } = setup();
+    expect(table.getRecordsSync(keys(1))).toBeUndefined();
+    await table.load(keys(1));
+    expect(table.getRecordsSync(keys(2))).toBeUndefined();
+    expect(table.getRecordsSync(keys(1))).toEqual([user(1)]);
+  });
+
+  test('a bad spec throws the same typed errors as getRecords', async () => {
+    const { table } = await loaded();
+    expect(() => table.getRecordsSync(keys(Number.NaN))).toThrow(InvalidKeyError);
+  });
+});
+
 describe('stats', () => {
   test('stats count queries, refreshes and where reads were served', async () => {
     const { table } = await loaded();

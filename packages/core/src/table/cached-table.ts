@@ -138,6 +138,22 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     return records;
   }
 
+  /**
+   * The records of `spec` if memory can answer right now: the table is loaded, covers the spec,
+   * and nothing the spec touches is invalid. Otherwise undefined (nothing is started): call
+   * `getRecords`, which refreshes or asks the database. For hot paths that must not await.
+   */
+  getRecordsSync(spec: S | PrimaryKeysSpec<K>): R[] | undefined {
+    this.#assertOpen();
+    this.#indexes.validateSpec(spec);
+    if (this.#loadState !== 'loaded' || !this.#indexes.covers(spec)) return undefined;
+    const where = this.#indexes.storageRecordsSpec(spec);
+    const generation = this.#generation;
+    if (this.#pending.intersects(where, generation) || this.#inFlight?.intersects(where, generation)) return undefined;
+    this.#stats.readsFromStorage++;
+    return this.#storage.getRecords(where);
+  }
+
   /** Like `getRecords`, streamed; what comes from storage is a snapshot taken when the read starts. */
   async *streamRecords(spec: S | PrimaryKeysSpec<K>): AsyncGenerator<R, void, undefined> {
     for (const piece of this.#snapshot(await this.#plan(spec))) yield* piece;
