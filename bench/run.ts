@@ -1,0 +1,229 @@
+/**
+ * The benchmark suite: one table of tablecache against what a user would do instead, every
+ * baseline run in the same process on the same data.
+ *
+ *   pnpm bench             # 1,000,000 joined rows
+ *   pnpm bench --quick     # 50,000 rows, shorter measurements (under a minute)
+ *   pnpm bench --rows N
+ *
+ * Postgres: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres). Redis: REDIS_URL
+ * (default redis://127.0.0.1:6379), started if absent, else its rows say why they did not run.
+ */
+import { installTriggers, PgNotifyFeed, PostgresAccess, uninstallTriggers } from '@tablecache/postgres';
+import pg from 'pg';
+import { createData, JOIN, SCHEMA, usersTable, type User } from './suite/fixture.js';
+import { asyncOpsPerSecond, collect, opsPerSecond, percentile, random } from './suite/measure.js';
+import { connectRedis } from './suite/redis.js';
+import { mb, ms, notRun, printTable, rate, times, type Row } from './suite/report.js';
+
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const rowsArg = argv.indexOf('--rows');
+const N = rowsArg >= 0 ? Number(argv[rowsArg + 1]) : quick ? 50_000 : 1_000_000;
+const MEASURE_MS = quick ? 300 : 1500;
+const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const rows: Row[] = [];
+const progress = (text: string) => process.stderr.write(`… ${text}\n`);
+const access = new PostgresAccess({ connectionString: databaseUrl });
+const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+
+progress(`creating ${N.toLocaleString('en')} users`);
+await createData(access, N);
+
+// Load: our table against the same query through pg into an array.
+collect();
+let heapBefore = process.memoryUsage().heapUsed;
+let started = performance.now();
+const baselineRows = (await pool.query<User>(JOIN)).rows;
+const baselineLoadMs = performance.now() - started;
+collect();
+const baselineHeap = process.memoryUsage().heapUsed - heapBefore;
+heapBefore = process.memoryUsage().heapUsed;
+progress('loading the cache');
+const users = usersTable(access);
+started = performance.now();
+await users.load({ index: 'primaryKey', all: true });
+const loadMs = performance.now() - started;
+collect();
+const ourHeap = process.memoryUsage().heapUsed - heapBefore;
+rows.push({
+  scenario: `load ${N.toLocaleString('en')} joined rows: time`,
+  ours: ms(loadMs),
+  baseline: `${ms(baselineLoadMs)} (pg into an array)`,
+  ratio: times(loadMs / baselineLoadMs),
+  target: '≤ 1.3× the time',
+  met: loadMs / baselineLoadMs <= 1.3,
+});
+rows.push({
+  scenario: 'load: heap retained',
+  ours: `${mb(ourHeap)} (${Math.round(ourHeap / N)} B/row)`,
+  baseline: `${mb(baselineHeap)} (${Math.round(baselineHeap / N)} B/row)`,
+  ratio: times(ourHeap / baselineHeap),
+  target: '≤ 1.3× the heap',
+  met: ourHeap / baselineHeap <= 1.3,
+});
+
+// Warm reads by primary key.
+const next = random(42);
+const keys = Array.from({ length: 65_536 }, () => 1 + Math.floor(next() * N));
+const key = (i: number) => keys[i & 65_535] as number;
+const map = new Map(baselineRows.map((user) => [user.user_id, user]));
+const mapGet = async (k: number) => map.get(k);
+progress('warm reads');
+const ourAsync = await asyncOpsPerSecond((i) => users.getFirstRecord({ index: 'primaryKey', keys: [key(i)] }), MEASURE_MS);
+const baseAsync = await asyncOpsPerSecond((i) => mapGet(key(i)), MEASURE_MS);
+rows.push({
+  scenario: 'warm primary-key read, getFirstRecord',
+  ours: rate(ourAsync),
+  baseline: `${rate(baseAsync)} (await of map.get)`,
+  ratio: times(ourAsync / baseAsync),
+  target: '≥ 0.5× throughput',
+  met: ourAsync / baseAsync >= 0.5,
+});
+const ourSync = opsPerSecond((i) => users.getRecordsSync({ index: 'primaryKey', keys: [key(i)] }), MEASURE_MS);
+const baseSync = opsPerSecond((i) => map.get(key(i)), MEASURE_MS);
+rows.push({
+  scenario: 'synchronous read, getRecordsSync',
+  ours: rate(ourSync),
+  baseline: `${rate(baseSync)} (map.get)`,
+  ratio: times(ourSync / baseSync),
+  target: '≥ 0.5×',
+  met: ourSync / baseSync >= 0.5,
+});
+
+progress('reads from Postgres');
+const byKey = `${JOIN} WHERE u.user_id = $1`;
+const dbOps = await asyncOpsPerSecond(async (i) => (await pool.query(byKey, [key(i)])).rows[0], MEASURE_MS);
+rows.push({
+  scenario: 'the same read against Postgres',
+  ours: rate(ourAsync),
+  baseline: `${rate(dbOps)} (the join by key through pg)`,
+  ratio: `${times(ourAsync / dbOps)} faster`,
+  target: '≥ 500× faster',
+  met: ourAsync / dbOps >= 500,
+});
+
+progress('reads from Redis');
+const redis = await connectRedis(redisUrl);
+if (typeof redis === 'string') {
+  rows.push(notRun('the same read against Redis, pipelined', '≥ 20× the pipelined throughput', redis));
+} else {
+  const stored = Math.min(N, quick ? 50_000 : 200_000);
+  for (let from = 1; from <= stored; from += 1000) {
+    const batch = redis.multi();
+    for (let id = from; id < Math.min(from + 1000, stored + 1); id++) batch.set(`tablecache-bench:${id}`, JSON.stringify(map.get(id)));
+    await batch.exec();
+  }
+  const redisKey = (i: number) => `tablecache-bench:${1 + ((key(i) - 1) % stored)}`;
+  const sequential = await asyncOpsPerSecond(async (i) => JSON.parse((await redis.get(redisKey(i))) ?? 'null'), MEASURE_MS);
+  const PIPELINE = 100;
+  const pipelined =
+    PIPELINE *
+    (await asyncOpsPerSecond(async (i) => {
+      const replies = await Promise.all(Array.from({ length: PIPELINE }, (_, j) => redis.get(redisKey(i * PIPELINE + j))));
+      return replies.map((reply) => JSON.parse(reply ?? 'null'));
+    }, MEASURE_MS));
+  rows.push({
+    scenario: 'the same read against Redis, sequential',
+    ours: rate(ourAsync),
+    baseline: `${rate(sequential)} (GET + JSON.parse)`,
+    ratio: `${times(ourAsync / sequential)} faster`,
+    target: '(for reference)',
+    met: true,
+  });
+  rows.push({
+    scenario: `the same read against Redis, pipelined ×${PIPELINE}`,
+    ours: rate(ourAsync),
+    baseline: `${rate(pipelined)} (GET + JSON.parse)`,
+    ratio: `${times(ourAsync / pipelined)} faster`,
+    target: '≥ 20× the pipelined throughput',
+    met: ourAsync / pipelined >= 20,
+  });
+  for (let from = 1; from <= stored; from += 10_000) {
+    await redis.del(Array.from({ length: Math.min(10_000, stored - from + 1) }, (_, j) => `tablecache-bench:${from + j}`));
+  }
+  await redis.quit();
+}
+
+progress('range reads');
+const sorted = [...baselineRows].sort((a, b) => a.user_id - b.user_id);
+const start = (i: number) => 1 + ((key(i) - 1) % (N - 100));
+const ourRange = opsPerSecond((i) => users.getRecordsSync({ index: 'byId', ge: start(i), lt: start(i) + 100 }), MEASURE_MS);
+const baseRange = opsPerSecond((i) => sorted.slice(start(i) - 1, start(i) + 99), MEASURE_MS);
+rows.push({
+  scenario: 'range read of 100 consecutive records',
+  ours: rate(ourRange),
+  baseline: `${rate(baseRange)} (slice of a sorted array)`,
+  ratio: times(ourRange / baseRange),
+  target: '≥ 0.5×',
+  met: ourRange / baseRange >= 0.5,
+});
+
+// Propagation through NOTIFY, eager refresh.
+progress('propagation');
+await installTriggers(access, { tables: [`${SCHEMA}.users`], channel: 'tablecache_bench' });
+const feed = new PgNotifyFeed({ connectionString: databaseUrl }, { channel: 'tablecache_bench' });
+await users.watch(feed, {
+  tables: { users: (change) => [{ index: 'primaryKey', keys: [(change.new ?? change.old)!.user_id as number] }] },
+  refresh: 'eager',
+});
+await users.sync();
+for (const perSecond of [100, 1000]) {
+  const count = quick ? perSecond : perSecond * 3;
+  const latencies: number[] = [];
+  const interval = 1000 / perSecond;
+  const began = performance.now();
+  for (let i = 0; i < count; i++) {
+    const wait = began + i * interval - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const id = key(i);
+    const value = `changed ${perSecond} ${i}`;
+    await pool.query(`UPDATE ${SCHEMA}.users SET name = $1 WHERE user_id = $2`, [value, id]);
+    const committed = performance.now();
+    while (users.getRecordsSync({ index: 'primaryKey', keys: [id] })?.[0]?.name !== value) await new Promise((resolve) => setImmediate(resolve));
+    latencies.push(performance.now() - committed);
+  }
+  latencies.sort((a, b) => a - b);
+  const p99 = percentile(latencies, 0.99);
+  rows.push({
+    scenario: `propagation, eager, ${perSecond} changes/s`,
+    ours: `p50 ${ms(percentile(latencies, 0.5))}, p99 ${ms(p99)}`,
+    baseline: '—',
+    ratio: '',
+    target: 'commit → visible p99 ≤ 10 ms',
+    met: p99 <= 10,
+  });
+}
+
+// One statement changing 10,000 rows, against reloading those rows directly.
+progress('one statement of 10,000 rows');
+const changed = Array.from({ length: 10_000 }, (_, i) => 1 + i * Math.floor(N / 10_000));
+const before = users.stats;
+await pool.query(`UPDATE ${SCHEMA}.users SET nickname = 'bulk' WHERE user_id = ANY($1::int[])`, [changed]);
+started = performance.now();
+await users.sync();
+const statementMs = performance.now() - started;
+const refreshQueries = users.stats.refreshQueries - before.refreshQueries;
+started = performance.now();
+await pool.query(`${JOIN} WHERE u.user_id = ANY($1::int[])`, [changed]);
+const reloadMs = performance.now() - started;
+rows.push({
+  scenario: 'one statement changing 10,000 rows',
+  ours: `${ms(statementMs)} commit → synced, ${refreshQueries} refresh queries`,
+  baseline: `${ms(reloadMs)} (reloading those rows)`,
+  ratio: times(statementMs / reloadMs),
+  target: '≤ 2× the time',
+  met: statementMs / reloadMs <= 2,
+});
+
+await users.close();
+await feed.close();
+await uninstallTriggers(access, { channel: 'tablecache_bench' });
+await access.execute({ sql: `DROP SCHEMA ${SCHEMA} CASCADE` });
+await access.close();
+await pool.end();
+
+console.log(`\ntablecache benchmarks, ${N.toLocaleString('en')} rows${quick ? ' (--quick)' : ''}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`);
+printTable(rows);
