@@ -1,4 +1,4 @@
-import { CachedTable, NamedIndexes } from '@tablecache/core';
+import { CachedTable, NamedIndexes, PrimaryKeyIndexes } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import type { PostgresAccess } from '@tablecache/postgres';
 
@@ -34,15 +34,23 @@ export async function createData(access: PostgresAccess, rows: number): Promise<
   }
 }
 
-/** The cached join, by primary key and by a range index on the key (for reads of consecutive users). */
+const querySome = (ids: readonly number[]) => ({ sql: `${JOIN} WHERE u.user_id = ANY($1::int[])`, parameters: [ids] });
+
+/** The cached join by primary key: what the load and point-read scenarios measure. */
 export function usersTable(access: PostgresAccess) {
+  const indexes = new PrimaryKeyIndexes<User, number>({ primaryKey: (user) => user.user_id, queryAll: { sql: JOIN }, querySome });
+  return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'users' }));
+}
+
+/** The same join with a range index on the key, for reads of consecutive users. */
+export function usersByIdTable(access: PostgresAccess, rangeStructure: 'btree' | 'sorted-array') {
   const indexes = new NamedIndexes({
     primaryKey: (user: User) => user.user_id,
     queryAll: { sql: JOIN },
-    querySome: (ids: readonly number[]) => ({ sql: `${JOIN} WHERE u.user_id = ANY($1::int[])`, parameters: [ids] }),
+    querySome,
     range: {
       byId: { score: (user: User) => user.user_id, query: (ge: number, lt: number) => ({ sql: `${JOIN} WHERE u.user_id >= $1 AND u.user_id < $2 ORDER BY u.user_id`, parameters: [ge, lt] }) },
     },
   });
-  return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'users' }));
+  return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'users by id', rangeStructure }));
 }

@@ -63,10 +63,15 @@ export class LocalStorageTable<R> implements StorageTable<R> {
       const all = [...this.#records.values()];
       return filter === undefined ? all : all.filter(filter);
     }
-    const records: R[] = [];
-    const seen = new Set<HashKey>();
     if (spec.index === PRIMARY_KEY_INDEX) {
       if (spec.kind === 'range') throw new TablecacheError('the primary-key index is read by keys, not intervals');
+      if (spec.keys.length === 1) {
+        // The hot path, one key: no set to dedupe with.
+        const record = this.#records.get(hashKey(spec.keys[0] as Key));
+        return record !== undefined && (filter === undefined || filter(record)) ? [record] : [];
+      }
+      const records: R[] = [];
+      const seen = new Set<HashKey>();
       for (const key of spec.keys) {
         const h = hashKey(key);
         if (seen.has(h)) continue;
@@ -78,6 +83,7 @@ export class LocalStorageTable<R> implements StorageTable<R> {
     }
     const index = this.#indexes.get(spec.index);
     if (index === undefined) throw new UnknownIndexError(spec.index, [PRIMARY_KEY_INDEX, ...this.#indexes.keys()]);
+    const records: R[] = [];
     if (spec.kind === 'range' || index.kind === 'range') {
       if (spec.kind !== 'range' || index.kind !== 'range') {
         throw new TablecacheError(`index '${spec.index}' is ${index.kind === 'range' ? 'a range index: read it by intervals' : 'not a range index: read it by keys'}`);
@@ -88,6 +94,7 @@ export class LocalStorageTable<R> implements StorageTable<R> {
       });
       return records;
     }
+    const seen = new Set<HashKey>();
     for (const key of spec.keys) {
       const h = hashKey(key);
       if (seen.has(h)) continue;

@@ -3,7 +3,7 @@ import { InvalidOptionsError, type DbAccess, type Query } from '@tablecache/core
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { compileQuery } from './compile-query.js';
-import { readAhead } from './read-ahead.js';
+import { items, readAhead } from './read-ahead.js';
 import { kyselyTransactions, pgliteTransactions, type TransactionRunner } from './transaction-runner.js';
 
 /** Where a `PostgresAccess` gets its connections; exactly one of these. */
@@ -87,6 +87,11 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
   }
 
   getRecords<R>(query: Query<R>): AsyncIterable<R> {
+    return items(this.getRecordBatches(query));
+  }
+
+  /** The rows as they arrive, a fetch batch at a time: no await per row for bulk consumers. */
+  getRecordBatches<R>(query: Query<R>): AsyncIterable<readonly R[]> {
     this.#assertOpen();
     const { sql, parameters } = compileQuery(query, this.kysely);
     const batchSize = this.batchSize;

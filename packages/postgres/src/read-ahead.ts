@@ -1,5 +1,5 @@
 /**
- * Turns a producer of batches into an async iterable of items. The producer runs at its own
+ * Turns a producer of batches into an async iterable of those batches. The producer runs at its own
  * pace, not the consumer's: a database producer finishes (and gives back its connection) as
  * soon as the database has sent everything, however long the consumer's loop body takes.
  * The price is that a slow consumer buffers what it has not read yet.
@@ -10,7 +10,7 @@
  */
 export async function* readAhead<T>(
   produce: (push: (batch: readonly T[]) => void, signal: AbortSignal) => Promise<void>,
-): AsyncGenerator<T, void, undefined> {
+): AsyncGenerator<readonly T[], void, undefined> {
   const batches: (readonly T[])[] = [];
   let finished = false;
   let failure: { readonly error: unknown } | undefined;
@@ -34,7 +34,7 @@ export async function* readAhead<T>(
     for (;;) {
       const batch = batches.shift();
       if (batch !== undefined) {
-        yield* batch;
+        yield batch;
         continue;
       }
       if (failure !== undefined) throw failure.error;
@@ -45,4 +45,9 @@ export async function* readAhead<T>(
   } finally {
     controller.abort();
   }
+}
+
+/** The items of an iterable of batches, one by one. */
+export async function* items<T>(batches: AsyncIterable<readonly T[]>): AsyncGenerator<T, void, undefined> {
+  for await (const batch of batches) yield* batch;
 }

@@ -6,4 +6,6 @@ import type { Query } from '../query/query.js';
  */
 export interface DbAccess {
   getRecords<R>(query: Query<R>): AsyncIterable<R>;
+  /** Optional: the same rows in the batches they arrived in; loads and refreshes use it to skip an await per row. */
+  getRecordBatches?<R>(query: Query<R>): AsyncIterable<readonly R[]>;
 }

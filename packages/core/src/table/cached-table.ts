@@ -100,9 +100,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         // Straight into storage, not through a scratch space: nobody reads a loading table
         // (reads wait for it), and a scratch copy would double the peak memory of a load.
         for (const query of adjustment.load) {
-          for await (const record of this.#query(query)) {
+          for await (const batch of this.#batches(query)) {
             this.#assertOpen();
-            this.#storage.put(record);
+            for (const record of batch) this.#storage.put(record);
           }
         }
         this.#assertOpen();
@@ -130,6 +130,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * memory and only the rest from the database, in the order of the pieces.
    */
   async getRecords(spec: S | PrimaryKeysSpec<K>): Promise<R[]> {
+    const now = this.getRecordsSync(spec);
+    if (now !== undefined) return now;
     const records: R[] = [];
     for (const piece of this.#snapshot(await this.#plan(spec))) {
       if (Array.isArray(piece)) records.push(...piece);
@@ -161,6 +163,12 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
 
   /** The first record matching `spec`; rejects with `RecordNotFoundError` when there is none. */
   async getFirstRecord(spec: S | PrimaryKeysSpec<K>): Promise<R> {
+    // The common case, a covered and valid read, is answered without awaiting anything.
+    const now = this.getRecordsSync(spec);
+    if (now !== undefined) {
+      if (now.length > 0) return now[0] as R;
+      throw new RecordNotFoundError(spec);
+    }
     for (const plan of await this.#plan(spec)) {
       if (plan.from === 'storage') {
         const [first] = this.#storage.getRecords(plan.spec);
@@ -375,6 +383,15 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     return this.#db.getRecords(query);
   }
 
+  async *#batches(query: Query<R>): AsyncGenerator<readonly R[], void, undefined> {
+    if (this.#db.getRecordBatches === undefined) {
+      for await (const record of this.#query(query)) yield [record];
+      return;
+    }
+    this.#stats.queries++;
+    yield* this.#db.getRecordBatches(query);
+  }
+
   /**
    * The queries that reload a batch: primary keys in chunks, then the other specs. Undefined when
    * the whole table must be reloaded instead: everything was invalidated, or some spec has no
@@ -398,8 +415,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   }
 
   async #putRows(scratch: ScratchSpace<R>, query: Query<R>, keep: (record: R) => boolean): Promise<void> {
-    for await (const record of this.#query(query)) {
-      if (keep(record)) scratch.put(record);
+    for await (const batch of this.#batches(query)) {
+      for (const record of batch) if (keep(record)) scratch.put(record);
     }
   }
 

@@ -44,6 +44,7 @@ export class TableWatcher<S> {
   /** Async mappings still running; `sync` waits for them. */
   readonly #mapping = new Set<Promise<void>>();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #immediate: ReturnType<typeof setImmediate> | undefined;
   #closed = false;
 
   constructor(table: WatchedTable<S>, feed: ChangeFeed, options: WatchOptions<S>) {
@@ -74,8 +75,7 @@ export class TableWatcher<S> {
     await this.#feed.sync();
     while (this.#mapping.size > 0) await Promise.all(this.#mapping);
     if (this.#eager) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
+      this.#cancelRefresh();
       await this.#table.refreshInvalid();
     }
   }
@@ -89,7 +89,7 @@ export class TableWatcher<S> {
   close(): void {
     this.#closed = true;
     this.#unsubscribe();
-    clearTimeout(this.#timer);
+    this.#cancelRefresh();
   }
 
   #onEvent(event: ChangeFeedEvent): void {
@@ -117,7 +117,7 @@ export class TableWatcher<S> {
       }
     }
     if (everything) this.invalidateEverything();
-    else if (specs.length > 0) this.#invalidate(specs);
+    else if (specs.length > 0) this.#invalidate(mergePrimaryKeys(specs));
   }
 
   #mappingFor(change: Change): TableMapping<S> | undefined {
@@ -152,13 +152,36 @@ export class TableWatcher<S> {
     void applied.finally(() => this.#mapping.delete(applied));
   }
 
-  #scheduleRefresh(): void {
-    if (!this.#eager || this.#closed || this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#table.refreshInvalid().catch((error: unknown) => this.#onError(error));
-    }, this.#debounceMs);
+  #cancelRefresh(): void {
+    clearTimeout(this.#timer);
+    clearImmediate(this.#immediate);
+    this.#timer = undefined;
+    this.#immediate = undefined;
   }
+
+  #scheduleRefresh(): void {
+    if (!this.#eager || this.#closed || this.#timer !== undefined || this.#immediate !== undefined) return;
+    const refresh = () => {
+      this.#timer = undefined;
+      this.#immediate = undefined;
+      this.#table.refreshInvalid().catch((error: unknown) => this.#onError(error));
+    };
+    // Without a debounce, the next turn of the event loop (a timer would wait a millisecond or more).
+    if (this.#debounceMs === 0) this.#immediate = setImmediate(refresh);
+    else this.#timer = setTimeout(refresh, this.#debounceMs);
+  }
+}
+
+/** One spec for all the primary keys a batch names (each spec would be validated and marked apart). */
+function mergePrimaryKeys<S>(specs: readonly S[]): S[] {
+  const keys: unknown[] = [];
+  const others: S[] = [];
+  for (const spec of specs) {
+    const { index, keys: specKeys, ...rest } = spec as { index?: unknown; keys?: unknown };
+    if (index === 'primaryKey' && Array.isArray(specKeys) && Object.keys(rest).length === 0) for (const key of specKeys) keys.push(key);
+    else others.push(spec);
+  }
+  return keys.length > 0 ? [{ index: 'primaryKey', keys } as S, ...others] : others;
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
