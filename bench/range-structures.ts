@@ -36,31 +36,29 @@ interface Result {
   scanned: number;
 }
 
-function run(make: () => RangeStructure, n: number): Result {
+function run(make: () => RangeStructure<number>, n: number): Result {
   const next = random(n);
   const scores = Array.from({ length: n }, () => next() * n);
   const structure = make();
   let scanned = 0;
   const load = time(() => {
-    for (let i = 0; i < n; i++) structure.add(scores[i] as number, i);
-    structure.scan(0, 1, () => undefined); // a first read: the array sorts what it buffered
+    for (let i = 0; i < n; i++) structure.add(scores[i] as number, i, i);
+    structure.range(0, 1); // a first read: the array sorts what it buffered
   });
   const updates = time(() => {
     for (let u = 0; u < UPDATES; u++) {
       const i = Math.floor(next() * n);
       structure.remove(scores[i] as number, i);
       scores[i] = next() * n;
-      structure.add(scores[i] as number, i);
+      structure.add(scores[i] as number, i, i);
     }
-    structure.scan(0, 1, () => undefined);
+    structure.range(0, 1);
   });
   const scans = time(() => {
     for (let s = 0; s < SCANS; s++) {
       const ge = next() * (n - SCAN_LENGTH * 2);
-      let taken = 0;
-      // Scores are uniform over [0, n): a window of 2 × SCAN_LENGTH holds about that many entries.
-      structure.scan(ge, ge + SCAN_LENGTH, () => void taken++);
-      scanned += taken;
+      // Scores are uniform over [0, n): a window of SCAN_LENGTH holds about that many entries.
+      scanned += structure.range(ge, ge + SCAN_LENGTH).length;
     }
   });
   return { load, updates, scans, scanned };
@@ -68,8 +66,8 @@ function run(make: () => RangeStructure, n: number): Result {
 
 const rows: string[][] = [['entries', 'structure', 'bulk load (ms)', `${UPDATES} updates (ms)`, `${SCANS} scans of ~${SCAN_LENGTH} (ms)`]];
 for (const n of sizes) {
-  const btree = run(() => new BTreeRange(), n);
-  const array = run(() => new SortedArrayRange(), n);
+  const btree = run(() => new BTreeRange<number>(), n);
+  const array = run(() => new SortedArrayRange<number>(), n);
   if (btree.scanned !== array.scanned) throw new Error('the structures disagree');
   for (const [name, r] of [['B+ tree', btree], ['sorted array', array]] as const) {
     rows.push([n.toLocaleString('en'), name, r.load.toFixed(0), r.updates.toFixed(0), r.scans.toFixed(0)]);

@@ -88,11 +88,8 @@ export class LocalStorageTable<R> implements StorageTable<R> {
       if (spec.kind !== 'range' || index.kind !== 'range') {
         throw new TablecacheError(`index '${spec.index}' is ${index.kind === 'range' ? 'a range index: read it by intervals' : 'not a range index: read it by keys'}`);
       }
-      index.scan(spec.intervals, (primaryKey) => {
-        const record = this.#records.get(primaryKey) as R;
-        if (filter === undefined || filter(record)) records.push(record);
-      });
-      return records;
+      const found = index.records(spec.intervals);
+      return filter === undefined ? found : found.filter(filter);
     }
     const seen = new Set<HashKey>();
     for (const key of spec.keys) {
@@ -138,7 +135,7 @@ export class LocalStorageTable<R> implements StorageTable<R> {
     let i = 0;
     for (const index of this.#indexes.values()) {
       const key = keys[i++];
-      if (index.kind === 'range') index.add(key as Key, h);
+      if (index.kind === 'range') index.add(key as Key, h, record);
       else index.add(key as HashKey, h);
     }
   }

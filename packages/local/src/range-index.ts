@@ -10,7 +10,7 @@ export class RangeIndex<R> {
   readonly kind = 'range';
   readonly #name: string;
   readonly #definition: StorageIndexDefinition<R>;
-  readonly #structure: RangeStructure;
+  readonly #structure: RangeStructure<R>;
 
   constructor(name: string, definition: StorageIndexDefinition<R>, structure: RangeStructureName) {
     this.#name = name;
@@ -24,17 +24,21 @@ export class RangeIndex<R> {
     return score;
   }
 
-  add(score: Key, primaryKey: HashKey): void {
-    this.#structure.add(score, primaryKey);
+  add(score: Key, primaryKey: HashKey, record: R): void {
+    this.#structure.add(score, primaryKey, record);
   }
 
   remove(record: R, primaryKey: HashKey): void {
     this.#structure.remove(this.#definition.key(record), primaryKey);
   }
 
-  /** Visits the primary keys in the intervals, in score order, each once (overlaps are merged). */
-  scan(intervals: readonly Interval[], visit: (primaryKey: HashKey) => void): void {
-    for (const interval of mergeIntervals(intervals)) this.#structure.scan(interval.ge, interval.lt, visit);
+  /** The records in the intervals, in score order, each once (overlaps are merged). */
+  records(intervals: readonly Interval[]): R[] {
+    if (intervals.length === 1) {
+      const [only] = intervals as [Interval];
+      return only.isEmpty ? [] : this.#structure.range(only.ge, only.lt);
+    }
+    return mergeIntervals(intervals).flatMap((interval) => this.#structure.range(interval.ge, interval.lt));
   }
 
   clear(): void {

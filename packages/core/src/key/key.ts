@@ -68,6 +68,8 @@ export function assertKey(value: unknown, where: string): asserts value is Key {
  * false first, Dates by time, tuples element by element with a shorter prefix first.
  */
 export function compareKeys(a: Key, b: Key): number {
+  // Numbers are the common score: compared without the general path below.
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
   if (Array.isArray(a) && Array.isArray(b)) {
     const n = Math.min(a.length, b.length);
     for (let i = 0; i < n; i++) {

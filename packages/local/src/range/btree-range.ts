@@ -18,26 +18,28 @@ function compareEntries(a: Bound, b: Bound): number {
   return comparePrimaryKeys(a.primaryKey, b.primaryKey);
 }
 
-/** A B+ tree (sorted-btree) of (score, primary key): O(log n) updates and range starts. */
-export class BTreeRange implements RangeStructure {
-  readonly #tree = new BTree<Bound, undefined>(undefined, compareEntries);
+/** A B+ tree (sorted-btree) of (score, primary key) → value: O(log n) updates and range starts. */
+export class BTreeRange<V> implements RangeStructure<V> {
+  readonly #tree = new BTree<Bound, V>(undefined, compareEntries);
 
   get size(): number {
     return this.#tree.size;
   }
 
-  add(score: Key, primaryKey: HashKey): void {
-    this.#tree.set({ score, primaryKey }, undefined);
+  add(score: Key, primaryKey: HashKey, value: V): void {
+    this.#tree.set({ score, primaryKey }, value);
   }
 
   remove(score: Key, primaryKey: HashKey): void {
     this.#tree.delete({ score, primaryKey });
   }
 
-  scan(ge: Key, lt: Key, visit: (primaryKey: HashKey) => void): void {
-    this.#tree.forRange({ score: ge, primaryKey: LOWEST }, { score: lt, primaryKey: LOWEST }, false, (entry) => {
-      visit(entry.primaryKey as HashKey);
+  range(ge: Key, lt: Key): V[] {
+    const values: V[] = [];
+    this.#tree.forRange({ score: ge, primaryKey: LOWEST }, { score: lt, primaryKey: LOWEST }, false, (_, value) => {
+      values.push(value);
     });
+    return values;
   }
 
   clear(): void {

@@ -1,17 +1,18 @@
 import type { HashKey, Key } from '@tablecache/core';
 
 /**
- * The ordered part of a range index: primary keys ordered by (score, primary key). Two
- * implementations are kept side by side because neither wins every workload (see
- * bench/range-structures.ts): `BTreeRange` for tables that change a lot, `SortedArrayRange` for
- * tables that are loaded in bulk and mostly read.
+ * The ordered part of a range index: values (records) ordered by (score, primary key), so a
+ * range read needs no lookup per record. Two implementations are kept side by side because
+ * neither wins every workload (see bench/range-structures.ts): `BTreeRange` for tables that
+ * change a lot, `SortedArrayRange` for tables that are loaded in bulk and mostly read.
  */
-export interface RangeStructure {
+export interface RangeStructure<V> {
   readonly size: number;
-  add(score: Key, primaryKey: HashKey): void;
+  /** Adds a value, or replaces the value at the same score and primary key. */
+  add(score: Key, primaryKey: HashKey, value: V): void;
   remove(score: Key, primaryKey: HashKey): void;
-  /** Visits the primary keys with `ge <= score < lt`, in order. */
-  scan(ge: Key, lt: Key, visit: (primaryKey: HashKey) => void): void;
+  /** The values with `ge <= score < lt`, in order, in a new array. */
+  range(ge: Key, lt: Key): V[];
   clear(): void;
 }
 

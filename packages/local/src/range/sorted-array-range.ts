@@ -1,29 +1,39 @@
 import { compareKeys, type HashKey, type Key } from '@tablecache/core';
 import { comparePrimaryKeys, type RangeEntry, type RangeStructure } from './range-structure.js';
 
+interface Stored<V> extends RangeEntry {
+  readonly value: V;
+}
+
 function compareEntries(a: RangeEntry, b: RangeEntry): number {
   return compareKeys(a.score, b.score) || comparePrimaryKeys(a.primaryKey, b.primaryKey);
 }
 
 /**
- * A sorted array of (score, primary key). Entries that arrive out of order wait in a buffer until
- * the next read or removal. Then a large buffer (a load) is sorted and merged in one pass, and a
+ * A sorted array of (score, primary key), with the values in a parallel array so a range read
+ * is two binary searches and a slice. Entries that arrive out of order wait in a buffer until
+ * the next read or removal; then a large buffer (a load) is sorted and merged in one pass, and a
  * small one (a few updates) is spliced in entry by entry: a binary search and O(n) moves each,
  * cheaper than comparing every entry in a merge.
  */
-export class SortedArrayRange implements RangeStructure {
+export class SortedArrayRange<V> implements RangeStructure<V> {
   #entries: RangeEntry[] = [];
-  #pending: RangeEntry[] = [];
+  #values: V[] = [];
+  #pending: Stored<V>[] = [];
 
   get size(): number {
     return this.#entries.length + this.#pending.length;
   }
 
-  add(score: Key, primaryKey: HashKey): void {
+  add(score: Key, primaryKey: HashKey, value: V): void {
     const entry = { score, primaryKey };
     const last = this.#entries[this.#entries.length - 1];
-    if (this.#pending.length === 0 && (last === undefined || compareEntries(last, entry) <= 0)) this.#entries.push(entry);
-    else this.#pending.push(entry);
+    if (this.#pending.length === 0 && (last === undefined || compareEntries(last, entry) < 0)) {
+      this.#entries.push(entry);
+      this.#values.push(value);
+    } else {
+      this.#pending.push({ score, primaryKey, value });
+    }
   }
 
   remove(score: Key, primaryKey: HashKey): void {
@@ -31,44 +41,67 @@ export class SortedArrayRange implements RangeStructure {
     const entry = { score, primaryKey };
     const at = this.#lowerBound(entry);
     const found = this.#entries[at];
-    if (found !== undefined && compareEntries(found, entry) === 0) this.#entries.splice(at, 1);
+    if (found !== undefined && compareEntries(found, entry) === 0) {
+      this.#entries.splice(at, 1);
+      this.#values.splice(at, 1);
+    }
   }
 
-  scan(ge: Key, lt: Key, visit: (primaryKey: HashKey) => void): void {
+  range(ge: Key, lt: Key): V[] {
     this.#settle();
-    const entries = this.#entries;
-    for (let i = this.#lowerBoundScore(ge); i < entries.length; i++) {
-      const entry = entries[i] as RangeEntry;
-      if (compareKeys(entry.score, lt) >= 0) break;
-      visit(entry.primaryKey);
-    }
+    return this.#values.slice(this.#lowerBoundScore(ge), this.#lowerBoundScore(lt));
   }
 
   clear(): void {
     this.#entries = [];
+    this.#values = [];
     this.#pending = [];
   }
 
   #settle(): void {
     if (this.#pending.length === 0) return;
-    if (this.#pending.length * 32 < this.#entries.length) {
-      for (const entry of this.#pending) this.#entries.splice(this.#lowerBound(entry), 0, entry);
-      this.#pending = [];
+    const pending = this.#pending;
+    this.#pending = [];
+    if (pending.length * 32 < this.#entries.length) {
+      for (const { score, primaryKey, value } of pending) this.#insert({ score, primaryKey }, value);
       return;
     }
-    const incoming = this.#pending.sort(compareEntries);
-    const settled = this.#entries;
-    const merged: RangeEntry[] = new Array(settled.length + incoming.length);
+    const incoming = pending.sort(compareEntries);
+    const entries = this.#entries;
+    const values = this.#values;
+    const mergedEntries: RangeEntry[] = new Array(entries.length + incoming.length);
+    const mergedValues: V[] = new Array(entries.length + incoming.length);
     let i = 0;
     let j = 0;
     let k = 0;
-    while (i < settled.length && j < incoming.length) {
-      merged[k++] = compareEntries(settled[i] as RangeEntry, incoming[j] as RangeEntry) <= 0 ? (settled[i++] as RangeEntry) : (incoming[j++] as RangeEntry);
+    while (i < entries.length || j < incoming.length) {
+      const fromIncoming = i === entries.length || (j < incoming.length && compareEntries(incoming[j] as RangeEntry, entries[i] as RangeEntry) <= 0);
+      if (fromIncoming) {
+        const next = incoming[j++] as Stored<V>;
+        // An incoming entry equal to a stored one replaces it (same score and primary key).
+        if (i < entries.length && compareEntries(next, entries[i] as RangeEntry) === 0) i++;
+        mergedEntries[k] = { score: next.score, primaryKey: next.primaryKey };
+        mergedValues[k++] = next.value;
+      } else {
+        mergedEntries[k] = entries[i] as RangeEntry;
+        mergedValues[k++] = values[i++] as V;
+      }
     }
-    while (i < settled.length) merged[k++] = settled[i++] as RangeEntry;
-    while (j < incoming.length) merged[k++] = incoming[j++] as RangeEntry;
-    this.#entries = merged;
-    this.#pending = [];
+    mergedEntries.length = k;
+    mergedValues.length = k;
+    this.#entries = mergedEntries;
+    this.#values = mergedValues;
+  }
+
+  #insert(entry: RangeEntry, value: V): void {
+    const at = this.#lowerBound(entry);
+    const found = this.#entries[at];
+    if (found !== undefined && compareEntries(found, entry) === 0) {
+      this.#values[at] = value;
+      return;
+    }
+    this.#entries.splice(at, 0, entry);
+    this.#values.splice(at, 0, value);
   }
 
   #lowerBound(entry: RangeEntry): number {
