@@ -103,17 +103,13 @@ export class NamedIndexes<
       throw new MalformedSpecError(spec, 'a spec is an object like { index: "primaryKey", keys: [...] }');
     }
     const { index } = spec as { index?: unknown };
-    if (typeof index !== 'string' || !this.indexNames.includes(index)) throw new UnknownIndexError(index, this.indexNames);
-    // Field names are checked by a loop, not Object.keys(): this runs on every read.
-    let fields = '';
-    for (const field in spec) if (field !== 'index') fields = fields === '' ? field : `${fields},${field}`;
     if (index === PRIMARY_KEY_INDEX && 'all' in spec) {
-      if (spec.all !== true || fields !== 'all') throw new MalformedSpecError(spec, 'the spec for every record is exactly { index: "primaryKey", all: true }');
+      if (spec.all !== true || !hasOnly(spec, 'all')) throw new MalformedSpecError(spec, 'the spec for every record is exactly { index: "primaryKey", all: true }');
       if (this.#options.queryAll === undefined) throw new MalformedSpecError(spec, 'this table has no queryAll, so it cannot load or read everything');
       return;
     }
-    if (this.#range.has(index)) {
-      if (fields !== 'ge,lt' && fields !== 'lt,ge') throw new MalformedSpecError(spec, `index '${index}' is a range index: its specs are exactly { index, ge, lt }`);
+    if (typeof index === 'string' && this.#range.has(index)) {
+      if (!('ge' in spec) || !('lt' in spec) || !hasOnly(spec, 'ge', 'lt')) throw new MalformedSpecError(spec, `index '${index}' is a range index: its specs are exactly { index, ge, lt }`);
       const { ge, lt } = spec as RangeSpec;
       assertKey(ge, `ge of the spec`);
       assertKey(lt, `lt of the spec`);
@@ -121,8 +117,9 @@ export class NamedIndexes<
       if (compareKeys(ge, lt) > 0) throw new MalformedSpecError(spec, 'ge must not be greater than lt');
       return;
     }
+    if (index !== PRIMARY_KEY_INDEX && (typeof index !== 'string' || !this.#hash.has(index))) throw new UnknownIndexError(index, this.indexNames);
     const keys = (spec as { keys?: unknown }).keys;
-    if (fields !== 'keys' || !Array.isArray(keys)) {
+    if (!Array.isArray(keys) || !hasOnly(spec, 'keys')) {
       throw new MalformedSpecError(spec, `index '${index}' is read by keys: its specs are exactly { index, keys: [...] }`);
     }
     for (let i = 0; i < keys.length; i++) {
@@ -291,6 +288,12 @@ function subtract(a: Interval, b: Interval): Interval[] {
   if (compareKeys(a.ge, b.ge) < 0) parts.push(new Interval(a.ge, b.ge));
   if (compareKeys(b.lt, a.lt) < 0) parts.push(new Interval(b.lt, a.lt));
   return parts;
+}
+
+/** Whether `spec` has no fields but `index` and the given ones (a loop, not Object.keys: this runs on every read). */
+function hasOnly(spec: object, a: string, b?: string): boolean {
+  for (const field in spec) if (field !== 'index' && field !== a && field !== b) return false;
+  return true;
 }
 
 function kindOf(key: Key): string {

@@ -10,7 +10,7 @@ import {
 import type { IndexSpec, Indexes, PrimaryKeysSpec } from '../indexes/indexes.js';
 import type { Key } from '../key/key.js';
 import type { Query } from '../query/query.js';
-import { PRIMARY_KEY_INDEX, type ScratchSpace, type StorageRecordsSpec, type StorageTable } from '../storage/storage-table.js';
+import { PRIMARY_KEY_INDEX, type ScratchSpace, type StorageIndexDefinition, type StorageRecordsSpec, type StorageTable } from '../storage/storage-table.js';
 import { InvalidationSet } from './invalidation-set.js';
 import { SerialQueue } from './serial-queue.js';
 import { TableWatcher, type Unwatch, type WatchOptions } from './table-watcher.js';
@@ -56,6 +56,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   readonly #storage: StorageTable<R>;
   readonly #maxKeysPerQuery: number;
   readonly #writer = new SerialQueue();
+  readonly #storageIndexes: readonly (readonly [string, StorageIndexDefinition<R>])[];
   readonly #stats = { queries: 0, refreshes: 0, refreshQueries: 0, readsFromStorage: 0, readsFromDatabase: 0 };
 
   #loadState: LoadState = 'idle';
@@ -79,6 +80,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#storage = storage;
     this.name = options.name ?? storage.name;
     this.#maxKeysPerQuery = options.maxKeysPerQuery ?? 10_000;
+    this.#storageIndexes = Object.entries(indexes.storageIndexes);
     this.#pending = this.#newInvalidationSet();
   }
 
@@ -428,8 +430,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     for (const record of this.#storage.getRecords(spec)) scratch.delete(this.#indexes.primaryKey(record));
   }
 
-  *#indexKeys(record: R): Generator<readonly [string, Key]> {
-    for (const [name, definition] of Object.entries(this.#indexes.storageIndexes)) yield [name, definition.key(record)];
+  #indexKeys(record: R): (readonly [string, Key])[] {
+    return this.#storageIndexes.map(([name, definition]) => [name, definition.key(record)] as const);
   }
 
   #assertOpen(): void {
