@@ -97,6 +97,9 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     const batchSize = this.batchSize;
     return readAhead<R>((push, signal) => {
       const stream = this.#transaction(async (execute) => {
+        // Every row will be read: plan for all of them, as for a plain query, not for the first
+        // 10% (the cursor default, which favours fast-start plans such as nested loops).
+        await execute('SET LOCAL cursor_tuple_fraction = 1', []);
         await execute(`DECLARE tablecache_cursor NO SCROLL CURSOR FOR ${sql}`, parameters);
         while (!signal.aborted) {
           const rows = await execute(`FETCH ${batchSize} FROM tablecache_cursor`, []);
