@@ -105,7 +105,7 @@ export class LocalStorageTable<R> implements StorageTable<R> {
   }
 
   put(record: R): void {
-    this.#putHashed(this.#primaryHash(record), record);
+    this.#putPrepared(this.#prepare(record));
   }
 
   clear(): void {
@@ -114,8 +114,8 @@ export class LocalStorageTable<R> implements StorageTable<R> {
   }
 
   scratch(): ScratchSpace<R> {
-    return new LocalScratchSpace(this, (record) => this.#primaryHash(record), {
-      put: (h, record) => this.#putHashed(h, record),
+    return new LocalScratchSpace(this, (record) => this.#prepare(record), {
+      put: (prepared) => this.#putPrepared(prepared),
       delete: (h) => this.#deleteHashed(h),
     });
   }
@@ -126,9 +126,15 @@ export class LocalStorageTable<R> implements StorageTable<R> {
     return hashKey(key);
   }
 
-  #putHashed(h: HashKey, record: R): void {
-    // Every index key is computed before anything changes, so a bad key stores nothing.
-    const keys = [...this.#indexes.values()].map((index) => index.keyOf(record));
+  /**
+   * Every key of a record, computed and checked before anything changes: a bad key throws here,
+   * so a write (and a scratch space's commit) that gets past this cannot fail halfway.
+   */
+  #prepare(record: R): Prepared<R> {
+    return { h: this.#primaryHash(record), record, keys: [...this.#indexes.values()].map((index) => index.keyOf(record)) };
+  }
+
+  #putPrepared({ h, record, keys }: Prepared<R>): void {
     const previous = this.#records.get(h);
     if (previous !== undefined) for (const index of this.#indexes.values()) index.remove(previous, h);
     this.#records.set(h, record);
@@ -150,34 +156,42 @@ export class LocalStorageTable<R> implements StorageTable<R> {
 
 const DELETED = Symbol('deleted');
 
+/** A record with its primary hash key and its key in each secondary index, in index order. */
+interface Prepared<R> {
+  readonly h: HashKey;
+  readonly record: R;
+  readonly keys: readonly (HashKey | Key)[];
+}
+
 interface Apply<R> {
-  put(h: HashKey, record: R): void;
+  put(prepared: Prepared<R>): void;
   delete(h: HashKey): void;
 }
 
 /**
- * Keeps only the last write per primary key, in a `Map`; `commit` replays them synchronously,
- * so no reader on this thread can see part of a batch.
+ * Keeps only the last write per primary key, in a `Map`, with every key already checked;
+ * `commit` replays them synchronously and cannot fail, so no reader on this thread can see part
+ * of a batch.
  */
 class LocalScratchSpace<R> implements ScratchSpace<R> {
   readonly #table: StorageTable<R>;
-  readonly #primaryHash: (record: R) => HashKey;
+  readonly #prepare: (record: R) => Prepared<R>;
   readonly #apply: Apply<R>;
-  readonly #writes = new Map<HashKey, R | typeof DELETED>();
+  readonly #writes = new Map<HashKey, Prepared<R> | typeof DELETED>();
   #cleared = false;
   #committed = false;
 
-  constructor(table: StorageTable<R>, primaryHash: (record: R) => HashKey, apply: Apply<R>) {
+  constructor(table: StorageTable<R>, prepare: (record: R) => Prepared<R>, apply: Apply<R>) {
     this.#table = table;
-    this.#primaryHash = primaryHash;
+    this.#prepare = prepare;
     this.#apply = apply;
   }
 
   put(record: R): void {
     this.#assertOpen();
-    const h = this.#primaryHash(record);
-    this.#writes.delete(h); // a later write moves to the end: storage order follows write order
-    this.#writes.set(h, record);
+    const prepared = this.#prepare(record); // throws for a bad key, before anything is buffered
+    this.#writes.delete(prepared.h); // a later write moves to the end: storage order follows write order
+    this.#writes.set(prepared.h, prepared);
   }
 
   delete(primaryKey: Key): void {
@@ -197,7 +211,7 @@ class LocalScratchSpace<R> implements ScratchSpace<R> {
     if (this.#cleared) this.#table.clear();
     for (const [h, write] of this.#writes) {
       if (write === DELETED) this.#apply.delete(h);
-      else this.#apply.put(h, write);
+      else this.#apply.put(write);
     }
   }
 

@@ -209,6 +209,16 @@ export function describeStorageTableConformance(name: string, create: StorageFac
       expect(table.getRecords({ kind: 'all' })).toEqual([item(4)]);
     });
 
+    test('a scratch space refuses a record with a bad index key when it is put, so its commit applies everything', () => {
+      const table = fresh(item(1), item(2));
+      const scratch = table.scratch();
+      scratch.delete(1);
+      expect(() => scratch.put({ id: 3, group: undefined, email: 'x', rank: 3 } as unknown as Item)).toThrow(UndefinedKeyError);
+      scratch.put(item(4));
+      scratch.commit();
+      expect(table.getRecords({ kind: 'all' }).map((r) => r.id).sort()).toEqual([2, 4]);
+    });
+
     test('a scratch space commits only once', () => {
       const scratch = fresh().scratch();
       scratch.commit();

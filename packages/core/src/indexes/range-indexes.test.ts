@@ -1,7 +1,8 @@
 import { LocalStorageTable } from '@tablecache/local';
 import { MemoryDatabase } from '@tablecache/testing';
 import { describe, expect, test } from 'vitest';
-import { MalformedSpecError, UnknownIndexError } from '../errors/errors.js';
+import { MalformedSpecError, UndefinedKeyError, UnknownIndexError } from '../errors/errors.js';
+import { NamedIndexes } from './named-indexes.js';
 import { CachedTable } from '../table/cached-table.js';
 import { RangeIndexes, type RangeIndexesSpec } from './range-indexes.js';
 
@@ -226,6 +227,32 @@ describe('adjusting under concurrency and failure', () => {
     await adjusting;
     db.queries.length = 0;
     expect(await table.getRecords(range(40, 80))).toEqual([reading(4), reading(5), reading(6), reading(7)]);
+    expect(db.queries).toEqual([]);
+  });
+
+  test('getFirstRecord of a straddling read takes the memory piece with the plan, not after awaiting the database', async () => {
+    const { db, table } = await windowed(10, 20);
+    const gate = db.pause();
+    const first = table.getFirstRecord(range(5, 30)); // pieces: [5, 10) database, [10, 20) memory, [20, 30) database
+    await gate.reached;
+    await table.adjust(range(20, 40)); // expires reading 1 (ts 10) from memory
+    gate.release();
+    expect(await first).toEqual(reading(1));
+  });
+
+  test('an adjust that meets a row it cannot store rejects and changes nothing', async () => {
+    const db = new MemoryDatabase<{ id: number; ts: number; city: number | null }>((r) => r.id);
+    db.set({ id: 1, ts: 1, city: 1 }, { id: 2, ts: 7, city: 1 }, { id: 3, ts: 12, city: null });
+    const indexes = new NamedIndexes({
+      primaryKey: (r: { id: number; ts: number; city: number | null }) => r.id,
+      hash: { byCity: { key: (r) => r.city as number, query: () => db.queryAll } },
+      range: { time: { score: (r) => r.ts, query: (ge: number, lt: number) => db.where(`ts in [${ge}, ${lt})`, (r) => r.ts >= ge && r.ts < lt) } },
+    });
+    const table = new CachedTable(indexes, db, new LocalStorageTable(indexes));
+    await table.load({ index: 'time', ge: 0, lt: 10 });
+    await expect(table.adjust({ index: 'time', ge: 5, lt: 15 })).rejects.toThrow(UndefinedKeyError);
+    db.queries.length = 0;
+    expect((await table.getRecords({ index: 'time', ge: 0, lt: 10 })).map((r) => r.id)).toEqual([1, 2]);
     expect(db.queries).toEqual([]);
   });
 

@@ -41,6 +41,9 @@ type LoadState = 'idle' | 'loading' | 'loaded' | 'failed';
 /** Where a read is served from, decided after validation, coverage and waiting for refreshes. */
 type ReadPlan<R> = { readonly from: 'storage'; readonly spec: StorageRecordsSpec<R> } | { readonly from: 'db'; readonly query: Query<R> };
 
+/** A piece of a read: records already taken from storage, or a query still to run. */
+type ReadPiece<R> = { readonly records: R[] } | { readonly query: Query<R> };
+
 /**
  * A database query mirrored into storage, read through indexes, kept correct by invalidation.
  *
@@ -135,9 +138,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const now = this.getRecordsSync(spec);
     if (now !== undefined) return now;
     const records: R[] = [];
-    for (const piece of this.#snapshot(await this.#plan(spec))) {
-      if (Array.isArray(piece)) records.push(...piece);
-      else for await (const record of piece) records.push(record);
+    for (const piece of await this.#read(spec)) {
+      if ('records' in piece) records.push(...piece.records);
+      else for await (const record of this.#query(piece.query)) records.push(record);
     }
     return records;
   }
@@ -167,7 +170,10 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
 
   /** Like `getRecords`, streamed; what comes from storage is a snapshot taken when the read starts. */
   async *streamRecords(spec: S | PrimaryKeysSpec<K>): AsyncGenerator<R, void, undefined> {
-    for (const piece of this.#snapshot(await this.#plan(spec))) yield* piece;
+    for (const piece of await this.#read(spec)) {
+      if ('records' in piece) yield* piece.records;
+      else yield* this.#query(piece.query);
+    }
   }
 
   /** The first record matching `spec`; rejects with `RecordNotFoundError` when there is none. */
@@ -178,12 +184,11 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       if (now.length > 0) return now[0] as R;
       throw new RecordNotFoundError(spec);
     }
-    for (const plan of await this.#plan(spec)) {
-      if (plan.from === 'storage') {
-        const [first] = this.#storage.getRecords(plan.spec);
-        if (first !== undefined) return first;
+    for (const piece of await this.#read(spec)) {
+      if ('records' in piece) {
+        if (piece.records.length > 0) return piece.records[0] as R;
       } else {
-        for await (const record of this.#query(plan.query)) return record;
+        for await (const record of this.#query(piece.query)) return record;
       }
     }
     throw new RecordNotFoundError(spec);
@@ -314,7 +319,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * all, or the pieces the indexes split it into. Covered pieces wait for refreshes of what they
    * touch; coverage is asked again after every wait, since an adjust may have moved it.
    */
-  async #plan(spec: S | PrimaryKeysSpec<K>): Promise<ReadPlan<R>[]> {
+  async #plan<T>(spec: S | PrimaryKeysSpec<K>, take: (plans: readonly ReadPlan<R>[]) => T): Promise<T> {
     this.#assertOpen();
     this.#indexes.validateSpec(spec);
     const generation = this.#generation;
@@ -342,13 +347,18 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         continue;
       }
       for (const plan of plans) this.#stats[plan.from === 'storage' ? 'readsFromStorage' : 'readsFromDatabase']++;
-      return plans;
+      return take(plans); // in the same step as the checks above
+
     }
   }
 
-  /** Storage pieces read now (one consistent moment), database pieces as streams to run in order. */
-  #snapshot(plans: readonly ReadPlan<R>[]): (R[] | AsyncIterable<R>)[] {
-    return plans.map((plan) => (plan.from === 'storage' ? this.#storage.getRecords(plan.spec) : this.#query(plan.query)));
+  /**
+   * The pieces of a read, with what storage holds for them taken in the same synchronous step as
+   * the plan that found them valid: no adjust or refresh can commit in between, however long the
+   * database pieces take afterwards.
+   */
+  async #read(spec: S | PrimaryKeysSpec<K>): Promise<ReadPiece<R>[]> {
+    return this.#plan(spec, (plans) => plans.map((plan) => (plan.from === 'storage' ? { records: this.#storage.getRecords(plan.spec) } : { query: plan.query })));
   }
 
   async #refresh(): Promise<void> {
