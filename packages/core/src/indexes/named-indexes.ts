@@ -253,6 +253,7 @@ export class NamedIndexes<
   }
 
   #queriesFor(spec: NamedIndexesSpec<K, H, G, A>): Query<R>[] {
+    if ('keys' in spec && spec.keys.length === 0) return []; // nothing to load, and no `IN ()`
     const query = this.dbQuery(spec);
     if (query === undefined) throw new MalformedSpecError(spec, 'this table has no query for this spec (give querySome or queryAll)');
     return [query];

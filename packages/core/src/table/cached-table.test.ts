@@ -71,6 +71,13 @@ describe('loading and reading', () => {
     expect(db.queries).toEqual([db.querySome([1, 3])]);
   });
 
+  test('loading no keys sends no query and caches nothing', async () => {
+    const { db, table } = setup();
+    await table.load(keys());
+    expect(db.queries).toEqual([]);
+    expect(await table.getRecords(keys(1))).toEqual([user(1)]);
+  });
+
   test('getFirstRecord gives the first match', async () => {
     const { table } = await loaded();
     expect(await table.getFirstRecord(keys(3, 1))).toEqual(user(3));

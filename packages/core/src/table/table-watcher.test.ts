@@ -50,6 +50,14 @@ describe('watching a change feed', () => {
     expect(db.queries).toEqual([]);
   });
 
+  test('a source table named like an Object.prototype member is not taken for a listed one', async () => {
+    const { db, table, feed, errors } = await watched({ tables: { users: byId } });
+    feed.changes(updated('constructor', 1), updated('toString', 2));
+    await table.getRecords(all);
+    expect(db.queries).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
   test('a table mapped to true is invalidated whole by any of its changes', async () => {
     const { db, table, feed } = await watched({ tables: { cities: true } });
     feed.changes(updated('cities', 9));

@@ -36,7 +36,8 @@ export interface WatchedTable<S> {
 export class TableWatcher<S> {
   readonly #table: WatchedTable<S>;
   readonly #feed: ChangeFeed;
-  readonly #tables: Readonly<Record<string, TableMapping<S>>> | undefined;
+  /** Copied into a Map: a table named `constructor` must not find Object.prototype's. */
+  readonly #tables: ReadonlyMap<string, TableMapping<S>> | undefined;
   readonly #eager: boolean;
   readonly #debounceMs: number;
   readonly #onError: (error: unknown) => void;
@@ -63,7 +64,7 @@ export class TableWatcher<S> {
     }
     this.#table = table;
     this.#feed = feed;
-    this.#tables = tables;
+    this.#tables = tables === undefined ? undefined : new Map(Object.entries(tables));
     this.#eager = refresh === 'eager';
     this.#debounceMs = debounceMs;
     this.#onError = onError ?? ((error) => console.error(`tablecache: table '${table.name}':`, error));
@@ -122,7 +123,7 @@ export class TableWatcher<S> {
 
   #mappingFor(change: Change): TableMapping<S> | undefined {
     if (this.#tables === undefined) return true;
-    return this.#tables[`${change.schema}.${change.table}`] ?? this.#tables[change.table];
+    return this.#tables.get(`${change.schema}.${change.table}`) ?? this.#tables.get(change.table);
   }
 
   /** Invalidates specs from a mapping; a spec the table refuses invalidates everything instead. */

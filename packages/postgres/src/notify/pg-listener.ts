@@ -18,7 +18,7 @@ export class PgListener implements NotificationSource {
   readonly #options: PgListenerOptions;
   #handlers: SourceHandlers | undefined;
   #client: pg.Client | undefined;
-  #waiters: (() => void)[] = [];
+  #waiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
   #liveness: ReturnType<typeof setInterval> | undefined;
   #everConnected = false;
   #closed = false;
@@ -36,7 +36,7 @@ export class PgListener implements NotificationSource {
   connected(): Promise<void> {
     if (this.#client !== undefined) return Promise.resolve();
     if (this.#closed) return Promise.reject(new Error('the listener is closed'));
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
   async notify(payload: string): Promise<void> {
@@ -50,7 +50,7 @@ export class PgListener implements NotificationSource {
     clearInterval(this.#liveness);
     const client = this.#client;
     this.#client = undefined;
-    for (const wake of this.#waiters.splice(0)) wake();
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(new Error('the listener was closed before it connected'));
     await client?.end().catch(() => undefined);
   }
 
@@ -62,7 +62,7 @@ export class PgListener implements NotificationSource {
         return;
       } catch (error) {
         if (this.#closed) return;
-        this.#handlers?.error(error);
+        this.#report(error);
         const delay = Math.min(max, initial * 2 ** attempt) * (0.5 + Math.random() / 2);
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
@@ -95,7 +95,7 @@ export class PgListener implements NotificationSource {
     this.#startLiveness(client);
     if (this.#everConnected) this.#handlers?.reconnected();
     this.#everConnected = true;
-    for (const wake of this.#waiters.splice(0)) wake();
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve();
   }
 
   #startLiveness(client: pg.Client): void {
@@ -125,7 +125,16 @@ export class PgListener implements NotificationSource {
     clearInterval(this.#liveness);
     client.removeAllListeners('end');
     client.end().catch(() => undefined);
-    this.#handlers?.error(error);
+    this.#report(error);
     void this.#connectWithRetry();
+  }
+
+  /** Passes an error to the feed's handler; a handler that throws must not stop the reconnecting. */
+  #report(error: unknown): void {
+    try {
+      this.#handlers?.error(error);
+    } catch {
+      // the handler's own failure has nowhere better to go
+    }
   }
 }

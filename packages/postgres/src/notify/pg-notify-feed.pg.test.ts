@@ -226,3 +226,13 @@ describe.skipIf(!server?.available)('PgNotifyFeed when its connection is killed'
     await feed.close();
   });
 });
+
+describe('PgNotifyFeed without a server', () => {
+  test('closing a feed that never connected returns, and ready() rejects', async () => {
+    const errors: unknown[] = [];
+    const feed = new PgNotifyFeed({ connectionString: 'postgres://nobody@127.0.0.1:1/none' }, { onError: (error) => errors.push(error), reconnectDelayMs: { initial: 10, max: 50 } });
+    await vi.waitFor(() => expect(errors.length).toBeGreaterThan(1));
+    await feed.close();
+    await expect(feed.ready()).rejects.toThrow(/closed before it connected/);
+  });
+});

@@ -90,7 +90,9 @@ export class PgNotifyFeed implements ChangeFeed {
         break;
       } catch (error) {
         // Disconnected: once reconnected, a gap covers everything before it, this marker included.
+        // (A pause keeps a failure on a live connection from spinning.)
         this.#onError(error);
+        await new Promise((resolve) => setTimeout(resolve, 100));
         await this.#source.connected();
       }
     }
@@ -102,8 +104,9 @@ export class PgNotifyFeed implements ChangeFeed {
     this.#closed = true;
     this.#listeners.clear();
     this.#releaseMarkers(() => true);
-    await this.#started.catch(() => undefined);
+    // The source first: a feed that never connected is still trying, and would keep `started` pending.
     await this.#source.close();
+    await this.#started.catch(() => undefined);
   }
 
   #onPayload(text: string): void {
