@@ -107,6 +107,21 @@ describe('several indexes on one table', () => {
     expect(db.queries.map((q) => q.sql)).toEqual(['select where city in 1,2']);
   });
 
+  test('hash keys beyond maxKeysPerQuery are refreshed in several queries', async () => {
+    const db = new MemoryDatabase<Member>((m) => m.id);
+    for (let id = 0; id < 12; id++) db.set(member(id));
+    const indexes = new NamedIndexes({
+      primaryKey: (m: Member) => m.id,
+      hash: { byCity: { key: (m: Member) => m.city, query: (cities) => db.where(`city in ${cities}`, (m) => cities.includes(m.city)) } },
+    });
+    const table = new CachedTable(indexes, db, new LocalStorageTable(indexes), { maxKeysPerQuery: 2 });
+    await table.load({ index: 'byCity', keys: [0, 1, 2] });
+    db.queries.length = 0;
+    table.invalidateRecords([{ index: 'byCity', keys: [0, 1, 2] }]);
+    await table.refreshInvalid();
+    expect(db.queries.map((q) => q.sql)).toEqual(['select where city in 0,1', 'select where city in 2']);
+  });
+
   test('a hash index read with a range spec, or a range index with keys, is refused', async () => {
     const { table } = await loadedMembers();
     await expect(table.getRecords({ index: 'byCity', ge: 1, lt: 2 } as never)).rejects.toThrow(MalformedSpecError);

@@ -374,7 +374,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       const queries = this.#reloadQueries(batch);
       if (queries === undefined) {
         scratch.clear();
-        for (const spec of this.#indexes.loadedSpecs()) await this.#putRows(scratch, this.#queryFor(spec), covered);
+        for (const spec of this.#indexes.loadedSpecs().flatMap((loaded) => this.#chunked(loaded))) {
+          await this.#putRows(scratch, this.#queryFor(spec), covered);
+        }
       } else {
         for (const spec of batch.staleSpecs) this.#expire(scratch, spec);
         for (const key of batch.staleKeys.values()) scratch.delete(key);
@@ -423,8 +425,15 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       queries.push(this.#indexes.dbQuery({ index: PRIMARY_KEY_INDEX, keys: keys as K[] }));
     }
     const specs = this.#indexes.coalesce?.(batch.reloadSpecs) ?? batch.reloadSpecs;
-    for (const spec of specs) queries.push(this.#indexes.dbQuery(spec));
+    for (const spec of specs.flatMap((coalesced) => this.#chunked(coalesced))) queries.push(this.#indexes.dbQuery(spec));
     return queries.every((query) => query !== undefined) ? queries : undefined;
+  }
+
+  /** A spec of more keys than `maxKeysPerQuery` (any index's), cut into specs that are not. */
+  #chunked(spec: S): S[] {
+    const keys = (spec as { keys?: unknown }).keys;
+    if (!Array.isArray(keys) || keys.length <= this.#maxKeysPerQuery) return [spec];
+    return [...chunks(keys, this.#maxKeysPerQuery)].map((part) => ({ ...spec, keys: part }));
   }
 
   #queryFor(spec: S): Query<R> {
