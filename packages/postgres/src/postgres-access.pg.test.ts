@@ -1,6 +1,6 @@
 import { InvalidOptionsError, InvalidQueryError } from '@tablecache/core';
 import { testBackends, type OpenBackend } from '@tablecache/testing';
-import { CompiledQuery, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PostgresAccess } from './postgres-access.js';
@@ -158,6 +158,22 @@ describe.skipIf(!server?.available)('PostgresAccess with connections of its own 
     }
   });
 
+  test('a kysely instance it was given streams through a declared cursor, in batches, and stays open', async () => {
+    const pool = new pg.Pool({ connectionString: connectionString() });
+    const kysely = new Kysely<{ items: { id: number; label: string } }>({ dialect: new PostgresDialect({ pool }) });
+    const access = new PostgresAccess({ kysely, batchSize: 7 });
+    const received: number[] = [];
+    const failing = { sql: 'SELECT CASE WHEN g > 10 THEN 1 / (g - g) ELSE g END AS id FROM generate_series(1, 100) g' };
+    await expect(async () => {
+      for await (const row of access.getRecords<{ id: number }>(failing)) received.push(row.id);
+    }).rejects.toThrow(/division by zero/);
+    expect(received).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(await collect(access.getRecords(kysely.selectFrom('items').select('id').where('id', '<', 3).orderBy('id')))).toEqual([{ id: 1 }, { id: 2 }]);
+    await access.close();
+    expect(await kysely.selectFrom('items').select('id').where('id', '=', 1).execute()).toEqual([{ id: 1 }]);
+    await kysely.destroy();
+  });
+
   test('close leaves a pool it was given open', async () => {
     const pool = new pg.Pool({ connectionString: connectionString(), max: 1 });
     const access = new PostgresAccess({ pool });
@@ -168,10 +184,14 @@ describe.skipIf(!server?.available)('PostgresAccess with connections of its own 
   });
 
   test('a connection string gets a pool of its own, ended by close', async () => {
-    const access = new PostgresAccess({ connectionString: connectionString() });
+    const access = new PostgresAccess({ connectionString: connectionString(), onIdleError: () => undefined });
     expect(await collect(access.getRecords({ sql: 'SELECT count(*)::int AS n FROM items' }))).toEqual([{ n: 50 }]);
     await access.close();
     expect(() => access.getRecords({ sql: 'SELECT 1' })).toThrow(InvalidOptionsError);
+    const [row] = await database.exec<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = '' AND pid <> pg_backend_pid()",
+    );
+    expect(row?.n).toBe(0);
   });
 });
 
