@@ -36,6 +36,8 @@ export class LocalStorageTable<R> implements StorageTable<R> {
   readonly #layout: StorageLayout<R>;
   readonly #records = new Map<HashKey, R>();
   readonly #indexes: ReadonlyMap<string, SecondaryIndex<R>>;
+  /** The same indexes in a list, for the write path (no iterator per record). */
+  readonly #indexList: readonly SecondaryIndex<R>[];
 
   constructor(layout: StorageLayout<R>, options: LocalStorageTableOptions = {}) {
     this.#layout = layout;
@@ -47,6 +49,7 @@ export class LocalStorageTable<R> implements StorageTable<R> {
         definition.kind === 'range' ? new RangeIndex(name, definition, structure) : new HashIndex(name, definition),
       ]),
     );
+    this.#indexList = [...this.#indexes.values()];
   }
 
   get size(): number {
@@ -105,7 +108,8 @@ export class LocalStorageTable<R> implements StorageTable<R> {
   }
 
   put(record: R): void {
-    this.#putPrepared(this.#prepare(record));
+    const list = this.#indexList;
+    this.#store(this.#primaryHash(record), record, list.length === 0 ? NO_KEYS : list.map((index) => index.keyOf(record)));
   }
 
   clear(): void {
@@ -115,7 +119,7 @@ export class LocalStorageTable<R> implements StorageTable<R> {
 
   scratch(): ScratchSpace<R> {
     return new LocalScratchSpace(this, (record) => this.#prepare(record), {
-      put: (prepared) => this.#putPrepared(prepared),
+      put: ({ h, record, keys }) => this.#store(h, record, keys),
       delete: (h) => this.#deleteHashed(h),
     });
   }
@@ -131,15 +135,21 @@ export class LocalStorageTable<R> implements StorageTable<R> {
    * so a write (and a scratch space's commit) that gets past this cannot fail halfway.
    */
   #prepare(record: R): Prepared<R> {
-    return { h: this.#primaryHash(record), record, keys: [...this.#indexes.values()].map((index) => index.keyOf(record)) };
+    const list = this.#indexList;
+    return { h: this.#primaryHash(record), record, keys: list.length === 0 ? NO_KEYS : list.map((index) => index.keyOf(record)) };
   }
 
-  #putPrepared({ h, record, keys }: Prepared<R>): void {
+  #store(h: HashKey, record: R, keys: Prepared<R>['keys']): void {
+    const list = this.#indexList;
+    if (list.length === 0) {
+      this.#records.set(h, record);
+      return;
+    }
     const previous = this.#records.get(h);
-    if (previous !== undefined) for (const index of this.#indexes.values()) index.remove(previous, h);
+    if (previous !== undefined) for (const index of list) index.remove(previous, h);
     this.#records.set(h, record);
     let i = 0;
-    for (const index of this.#indexes.values()) {
+    for (const index of list) {
       const key = keys[i++];
       if (index.kind === 'range') index.add(key as Key, h, record);
       else index.add(key as HashKey, h);
@@ -149,12 +159,13 @@ export class LocalStorageTable<R> implements StorageTable<R> {
   #deleteHashed(h: HashKey): void {
     const previous = this.#records.get(h);
     if (previous === undefined) return;
-    for (const index of this.#indexes.values()) index.remove(previous, h);
+    for (const index of this.#indexList) index.remove(previous, h);
     this.#records.delete(h);
   }
 }
 
 const DELETED = Symbol('deleted');
+const NO_KEYS: readonly never[] = [];
 
 /** A record with its primary hash key and its key in each secondary index, in index order. */
 interface Prepared<R> {

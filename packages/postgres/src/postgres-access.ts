@@ -15,7 +15,7 @@ export type PostgresConnection<DB> =
   | { readonly pglite: PGlite };
 
 export type PostgresAccessOptions<DB = unknown> = PostgresConnection<DB> & {
-  /** Rows fetched per round trip of a cursor. */
+  /** Rows fetched per round trip of a cursor (default 5,000: fewer round trips, a few MB read ahead at most). */
   readonly batchSize?: number;
   /**
    * An idle pooled connection failed (the server restarted, or ended it); the pool drops it and
@@ -57,7 +57,7 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
         `PostgresAccess takes exactly one of ${CONNECTION_OPTIONS.join(', ')}; got ${given.length === 0 ? 'none' : given.join(' and ')}`,
       );
     }
-    this.batchSize = options.batchSize ?? 1000;
+    this.batchSize = options.batchSize ?? 5000;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
       throw new InvalidOptionsError(`batchSize must be a positive integer; got ${String(options.batchSize)}`);
     }
