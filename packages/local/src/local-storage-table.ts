@@ -108,8 +108,7 @@ export class LocalStorageTable<R> implements StorageTable<R> {
   }
 
   put(record: R): void {
-    const list = this.#indexList;
-    this.#store(this.#primaryHash(record), record, list.length === 0 ? NO_KEYS : list.map((index) => index.keyOf(record)));
+    this.#store(this.#primaryHash(record), record, this.#keysOf(record));
   }
 
   clear(): void {
@@ -135,8 +134,13 @@ export class LocalStorageTable<R> implements StorageTable<R> {
    * so a write (and a scratch space's commit) that gets past this cannot fail halfway.
    */
   #prepare(record: R): Prepared<R> {
+    return { h: this.#primaryHash(record), record, keys: this.#keysOf(record) };
+  }
+
+  /** The record's key in each secondary index, in index order (checked: a bad key throws). */
+  #keysOf(record: R): Prepared<R>['keys'] {
     const list = this.#indexList;
-    return { h: this.#primaryHash(record), record, keys: list.length === 0 ? NO_KEYS : list.map((index) => index.keyOf(record)) };
+    return list.length === 0 ? NO_KEYS : list.map((index) => index.keyOf(record));
   }
 
   #store(h: HashKey, record: R, keys: Prepared<R>['keys']): void {

@@ -156,7 +156,11 @@ export class NamedIndexes<
   }
 
   coversRecord(record: R): boolean {
-    const coverage = this.#coverage;
+    return this.#inCoverage(this.#coverage, record);
+  }
+
+  /** Whether a record falls inside `coverage` (the current one, or one an adjustment moves to). */
+  #inCoverage(coverage: Coverage, record: R): boolean {
     switch (coverage.kind) {
       case 'none':
         return false;
@@ -263,16 +267,6 @@ export class NamedIndexes<
     if ('all' in spec) return { kind: 'all' };
     if ('keys' in spec) return { kind: 'keys', index: spec.index, keys: new Map(spec.keys.map((key) => [hashKey(key), key])) };
     return { kind: 'window', index: spec.index, window: new Interval<Key>(spec.ge as Key, spec.lt as Key) };
-  }
-
-  #inCoverage(coverage: Coverage, record: R): boolean {
-    const current = this.#coverage;
-    this.#coverage = coverage;
-    try {
-      return this.coversRecord(record);
-    } finally {
-      this.#coverage = current;
-    }
   }
 
   #keyOf(index: string, record: R): Key {

@@ -135,7 +135,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * memory and only the rest from the database, in the order of the pieces.
    */
   async getRecords(spec: S | PrimaryKeysSpec<K>): Promise<R[]> {
-    const now = this.getRecordsSync(spec);
+    const now = this.getRecordsSync(spec); // validates the spec for #read too
     if (now !== undefined) return now;
     const records: R[] = [];
     for (const piece of await this.#read(spec)) {
@@ -153,6 +153,11 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   getRecordsSync(spec: S | PrimaryKeysSpec<K>): R[] | undefined {
     this.#assertOpen();
     this.#indexes.validateSpec(spec);
+    return this.#fromMemoryNow(spec);
+  }
+
+  /** `getRecordsSync` for a spec already checked. */
+  #fromMemoryNow(spec: S | PrimaryKeysSpec<K>): R[] | undefined {
     if (this.#loadState !== 'loaded' || !this.#indexes.covers(spec)) return undefined;
     if (!this.#pending.isEmpty || this.#inFlight !== undefined) {
       const where = this.#indexes.storageRecordsSpec(spec);
@@ -170,6 +175,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
 
   /** Like `getRecords`, streamed; what comes from storage is a snapshot taken when the read starts. */
   async *streamRecords(spec: S | PrimaryKeysSpec<K>): AsyncGenerator<R, void, undefined> {
+    this.#assertOpen();
+    this.#indexes.validateSpec(spec);
     for (const piece of await this.#read(spec)) {
       if ('records' in piece) yield* piece.records;
       else yield* this.#query(piece.query);
@@ -179,7 +186,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   /** The first record matching `spec`; rejects with `RecordNotFoundError` when there is none. */
   async getFirstRecord(spec: S | PrimaryKeysSpec<K>): Promise<R> {
     // The common case, a covered and valid read, is answered without awaiting anything.
-    const now = this.getRecordsSync(spec);
+    const now = this.getRecordsSync(spec); // validates the spec for #read too
     if (now !== undefined) {
       if (now.length > 0) return now[0] as R;
       throw new RecordNotFoundError(spec);
@@ -305,7 +312,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   }
 
   #newInvalidationSet(): InvalidationSet<R, S> {
-    const ranges = Object.entries(this.#indexes.storageIndexes).filter(([, definition]) => definition.kind === 'range');
+    const ranges = this.#storageIndexes.filter(([, definition]) => definition.kind === 'range');
     return new InvalidationSet(new Set(ranges.map(([name]) => name)));
   }
 
@@ -320,8 +327,6 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * touch; coverage is asked again after every wait, since an adjust may have moved it.
    */
   async #plan<T>(spec: S | PrimaryKeysSpec<K>, take: (plans: readonly ReadPlan<R>[]) => T): Promise<T> {
-    this.#assertOpen();
-    this.#indexes.validateSpec(spec);
     const generation = this.#generation;
     if (this.#loadState === 'loading') await this.#loading?.catch(() => undefined);
     for (;;) {
@@ -353,7 +358,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   }
 
   /**
-   * The pieces of a read, with what storage holds for them taken in the same synchronous step as
+   * The pieces of a read of a checked spec, with what storage holds for them taken in the same step as
    * the plan that found them valid: no adjust or refresh can commit in between, however long the
    * database pieces take afterwards.
    */
