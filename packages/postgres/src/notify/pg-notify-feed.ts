@@ -33,7 +33,8 @@ export class PgNotifyFeed implements ChangeFeed {
   readonly #onError: (error: unknown) => void;
   readonly #listeners = new Set<(event: ChangeFeedEvent) => void>();
   readonly #id = randomUUID();
-  readonly #markers = new Map<string, () => void>();
+  /** Markers sent and not arrived yet, by number (`${feed id}:${number}` on the wire). */
+  readonly #markers = new Map<number, () => void>();
   readonly #started: Promise<void>;
   #markerCount = 0;
   #gaps = 0;
@@ -81,12 +82,12 @@ export class PgNotifyFeed implements ChangeFeed {
 
   async sync(): Promise<void> {
     await this.#started;
-    const id = `${this.#id}:${++this.#markerCount}`;
-    const arrived = new Promise<void>((resolve) => this.#markers.set(id, resolve));
+    const number = ++this.#markerCount;
+    const arrived = new Promise<void>((resolve) => this.#markers.set(number, resolve));
     // A gap releases the marker too (see #gap): then there is nothing left to send or wait for.
-    while (!this.#closed && this.#markers.has(id)) {
+    while (!this.#closed && this.#markers.has(number)) {
       try {
-        await this.#source.notify(JSON.stringify({ v: 1, marker: id }));
+        await this.#source.notify(JSON.stringify({ v: 1, marker: `${this.#id}:${number}` }));
         break;
       } catch (error) {
         // Disconnected: once reconnected, a gap covers everything before it, this marker included.
@@ -103,7 +104,7 @@ export class PgNotifyFeed implements ChangeFeed {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
-    this.#releaseMarkers(() => true);
+    this.#releaseMarkers(Infinity);
     // The source first: a feed that never connected is still trying, and would keep `started` pending.
     await this.#source.close();
     await this.#started.catch(() => undefined);
@@ -120,10 +121,9 @@ export class PgNotifyFeed implements ChangeFeed {
     }
     if (payload.kind === 'marker') {
       // Markers arrive in the order they were sent: one arriving releases those sent before it.
-      if (this.#markers.has(payload.id)) {
-        const count = Number(payload.id.slice(this.#id.length + 1));
-        this.#releaseMarkers((id) => Number(id.slice(this.#id.length + 1)) <= count);
-      }
+      // Another feed's marker (or a forged one) does not name ours: it is ignored.
+      const number = payload.id.startsWith(`${this.#id}:`) ? Number(payload.id.slice(this.#id.length + 1)) : Number.NaN;
+      if (this.#markers.has(number)) this.#releaseMarkers(number);
       return;
     }
     this.#emit({ type: 'changes', changes: payload.changes });
@@ -133,13 +133,14 @@ export class PgNotifyFeed implements ChangeFeed {
     this.#gaps++;
     this.#emit({ type: 'gap', reason });
     // Everything before a gap is invalidated by it, so waiting syncs are done.
-    this.#releaseMarkers(() => true);
+    this.#releaseMarkers(Infinity);
   }
 
-  #releaseMarkers(which: (id: string) => boolean): void {
-    for (const [id, release] of this.#markers) {
-      if (which(id)) {
-        this.#markers.delete(id);
+  /** Releases the syncs waiting for markers up to `last`. */
+  #releaseMarkers(last: number): void {
+    for (const [number, release] of this.#markers) {
+      if (number <= last) {
+        this.#markers.delete(number);
         release();
       }
     }
