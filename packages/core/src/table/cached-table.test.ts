@@ -484,6 +484,62 @@ describe('reading synchronously', () => {
   });
 });
 
+describe('peeking by primary key', () => {
+  test('a stored, valid record is returned at once without a query', async () => {
+    const { db, table } = await loaded();
+    expect(table.peek(2)).toEqual(user(2));
+    expect(db.queries).toEqual([]);
+  });
+
+  test('an absent key, or a table not loaded yet, gives undefined', async () => {
+    const { table } = setup();
+    expect(table.peek(1)).toBeUndefined();
+    await table.load(keys(1));
+    expect(table.peek(2)).toBeUndefined();
+    expect(table.peek(1)).toEqual(user(1));
+  });
+
+  test('an invalidated record gives undefined and starts nothing until a refresh brings the new one', async () => {
+    const { db, table } = await loaded();
+    db.set(user(2, 'changed'));
+    table.invalidateRecords([keys(2)]);
+    expect(table.peek(2)).toBeUndefined();
+    expect(table.peek(1)).toEqual(user(1));
+    expect(db.queries).toEqual([]);
+    await table.refreshInvalid();
+    expect(table.peek(2)).toEqual(user(2, 'changed'));
+  });
+
+  test('a record a running refresh is reloading gives undefined until the refresh commits', async () => {
+    const { db, table } = await loaded();
+    db.set(user(2, 'changed'));
+    table.invalidateRecords([keys(2)]);
+    const gate = db.pause();
+    const refreshing = table.refreshInvalid();
+    await gate.reached;
+    expect(table.peek(2)).toBeUndefined();
+    expect(table.peek(1)).toEqual(user(1));
+    gate.release();
+    await refreshing;
+    expect(table.peek(2)).toEqual(user(2, 'changed'));
+  });
+
+  test('a bad key throws InvalidKeyError, and a closed table TableClosedError', async () => {
+    const { table } = await loaded();
+    expect(() => table.peek(Number.NaN)).toThrow(InvalidKeyError);
+    expect(() => table.peek(undefined as unknown as number)).toThrow(UndefinedKeyError);
+    await table.close();
+    expect(() => table.peek(1)).toThrow(TableClosedError);
+  });
+
+  test('a record returned by peek is counted as a read from storage', async () => {
+    const { table } = await loaded();
+    table.peek(1);
+    table.peek(99);
+    expect(table.stats.readsFromStorage).toBe(1);
+  });
+});
+
 describe('stats', () => {
   test('stats count queries, refreshes and where reads were served', async () => {
     const { table } = await loaded();
