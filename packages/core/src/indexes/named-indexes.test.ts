@@ -122,6 +122,50 @@ describe('several indexes on one table', () => {
     expect(db.queries.map((q) => q.sql)).toEqual(['select where city in 0,1', 'select where city in 2']);
   });
 
+  test('a record a running refresh brings in is stale for every index when its hash key was invalidated meanwhile', async () => {
+    const { db, table } = await loadedMembers();
+    db.set(member(20, 7)); // the only member of city 7
+    table.invalidateRecords([], [{ index: 'primaryKey', keys: [20] }]);
+    const gate = db.pause();
+    const refreshing = table.refreshInvalid();
+    await gate.reached; // the refresh has read member 20
+    db.delete(20);
+    table.invalidateRecords([{ index: 'byCity', keys: [7] }], []); // what city 7 held is gone, nothing enters
+    gate.release();
+    await refreshing;
+    expect(table.peek(20)).toBeUndefined();
+    expect(await table.getRecords({ index: 'primaryKey', keys: [20] })).toEqual([]);
+  });
+
+  test('a record a load brings in is stale for every index when its hash key was invalidated during the load', async () => {
+    const { db, table } = members();
+    db.set(member(20, 7));
+    const gate = db.pause();
+    const loading = table.load({ index: 'primaryKey', all: true });
+    await gate.reached;
+    db.delete(20);
+    table.invalidateRecords([{ index: 'byCity', keys: [7] }], []);
+    gate.release();
+    await loading;
+    expect(table.peek(20)).toBeUndefined();
+    expect(await table.getRecords({ index: 'primaryKey', keys: [20] })).toEqual([]);
+  });
+
+  test('a record an adjust brings in is stale for every index when its hash key was invalidated during the adjust', async () => {
+    const { db, table } = members();
+    db.set(member(20, 7));
+    await table.load({ index: 'byCity', keys: [1] });
+    const gate = db.pause();
+    const adjusting = table.adjust({ index: 'byCity', keys: [1, 7] });
+    await gate.reached;
+    db.delete(20);
+    table.invalidateRecords([{ index: 'byCity', keys: [7] }], []);
+    gate.release();
+    await adjusting;
+    expect(table.peek(20)).toBeUndefined();
+    expect(await table.getRecords({ index: 'byCity', keys: [7] })).toEqual([]);
+  });
+
   test('a hash index read with a range spec, or a range index with keys, is refused', async () => {
     const { table } = await loadedMembers();
     await expect(table.getRecords({ index: 'byCity', ge: 1, lt: 2 } as never)).rejects.toThrow(MalformedSpecError);

@@ -112,6 +112,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         }
         this.#assertOpen();
         adjustment.commit();
+        this.#markStaleArrivals();
         this.#loadState = 'loaded';
         signal.resolve();
       } catch (error) {
@@ -313,6 +314,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       this.#assertOpen();
       scratch.commit();
       adjustment.commit();
+      this.#markStaleArrivals();
     });
   }
 
@@ -398,7 +400,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
           await this.#putRows(scratch, this.#queryFor(spec), covered);
         }
       } else {
-        for (const spec of batch.staleSpecs) this.#expire(scratch, spec);
+        for (const { where } of batch.staleSpecs) this.#expire(scratch, where);
         for (const key of batch.staleKeys.values()) scratch.delete(key);
         // A primary key's rows in the database are the whole truth about it: what is stored
         // under it goes, and comes back only if the database still has it.
@@ -407,6 +409,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       }
       this.#assertOpen();
       scratch.commit();
+      this.#markStaleArrivals();
     } catch (error) {
       // Nothing was committed: the batch is pending again, with whatever arrived meanwhile.
       batch.absorb(this.#pending);
@@ -474,6 +477,20 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       return;
     }
     for (const record of this.#storage.getRecords(spec)) scratch.delete(this.#indexes.primaryKey(record));
+  }
+
+  /**
+   * An invalidation marks the records stored when it is made, in every index. Records a load,
+   * refresh or adjust commits afterwards may fall under its stale specs too (they were read
+   * before the change): marked now, reads through any index see them as invalid as well.
+   */
+  #markStaleArrivals(): void {
+    const pending = this.#pending;
+    for (const { where, generation } of pending.staleSpecs) {
+      for (const record of this.#storage.getRecords(where)) {
+        pending.markStaleRecord(this.#indexes.primaryKey(record), this.#indexKeys(record), generation);
+      }
+    }
   }
 
   #indexKeys(record: R): (readonly [string, Key])[] {

@@ -30,8 +30,11 @@ export class InvalidationSet<R, S> {
    */
   readonly #reloadIndexes = new Map<string, number>();
 
-  /** Stored specs whose records are stale; re-read at refresh time (storage may have grown since). */
-  readonly staleSpecs: StorageRecordsSpec<R>[] = [];
+  /**
+   * Stored specs whose records are stale, with the generation that said so; re-read at refresh
+   * time and after every commit (storage may have grown since).
+   */
+  readonly staleSpecs: { readonly where: StorageRecordsSpec<R>; readonly generation: number }[] = [];
   /** Primary keys of stored records found stale when invalidated. */
   readonly staleKeys = new Map<HashKey, Key>();
   /** Primary keys to reload; what the database returns for them is the whole truth. */
@@ -60,7 +63,7 @@ export class InvalidationSet<R, S> {
   }
 
   markStaleSpec(spec: StorageRecordsSpec<R>, generation: number): void {
-    this.staleSpecs.push(spec);
+    this.staleSpecs.push({ where: spec, generation });
     if (spec.kind === 'all') this.markEverything(generation);
     else this.#markWhere(spec, generation);
   }
