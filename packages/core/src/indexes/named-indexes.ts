@@ -111,9 +111,12 @@ export class NamedIndexes<
     if (typeof index === 'string' && this.#range.has(index)) {
       if (!('ge' in spec) || !('lt' in spec) || !hasOnly(spec, 'ge', 'lt')) throw new MalformedSpecError(spec, `index '${index}' is a range index: its specs are exactly { index, ge, lt }`);
       const { ge, lt } = spec as RangeSpec;
-      assertKey(ge, `ge of the spec`);
-      assertKey(lt, `lt of the spec`);
-      if (kindOf(ge) !== kindOf(lt)) throw new MalformedSpecError(spec, 'ge and lt must be of the same type');
+      // Two numbers, the usual scores, skip the general checks.
+      if (typeof ge !== 'number' || typeof lt !== 'number' || ge !== ge || lt !== lt) {
+        assertKey(ge, `ge of the spec`);
+        assertKey(lt, `lt of the spec`);
+        if (kindOf(ge) !== kindOf(lt)) throw new MalformedSpecError(spec, 'ge and lt must be of the same type');
+      }
       if (compareKeys(ge, lt) > 0) throw new MalformedSpecError(spec, 'ge must not be greater than lt');
       return;
     }

@@ -1,7 +1,7 @@
 import { LocalStorageTable } from '@tablecache/local';
 import { MemoryDatabase } from '@tablecache/testing';
 import { describe, expect, test } from 'vitest';
-import { MalformedSpecError, UndefinedKeyError, UnknownIndexError } from '../errors/errors.js';
+import { InvalidKeyError, MalformedSpecError, UndefinedKeyError, UnknownIndexError } from '../errors/errors.js';
 import { NamedIndexes } from './named-indexes.js';
 import { CachedTable } from '../table/cached-table.js';
 import { RangeIndexes, type RangeIndexesSpec } from './range-indexes.js';
@@ -167,6 +167,8 @@ describe('range indexes', () => {
     ['ge greater than lt', { index: 'range', ge: 5, lt: 1 }, MalformedSpecError],
     ['ge and lt of different types', { index: 'range', ge: 1, lt: new Date() }, MalformedSpecError],
     ['a missing lt', { index: 'range', ge: 1 }, MalformedSpecError],
+    ['a NaN bound', { index: 'range', ge: 1, lt: Number.NaN }, InvalidKeyError],
+    ['an undefined bound', { index: 'range', ge: undefined, lt: 2 }, UndefinedKeyError],
     ['everything, which a range table cannot load', { index: 'primaryKey', all: true }, MalformedSpecError],
     ['an unknown index', { index: 'time', ge: 1, lt: 2 }, UnknownIndexError],
   ])('a spec with %s is refused', async (_, spec, error) => {
