@@ -23,8 +23,10 @@ export class SortedArrayRange<V> implements RangeStructure<V> {
   #values: V[] = [];
   #pending: Pending<V>[] = [];
 
+  /** Settles the buffer first: entries in it may replace stored ones, or each other. */
   get size(): number {
-    return this.#scores.length + this.#pending.length;
+    this.#settle();
+    return this.#scores.length;
   }
 
   add(score: Key, primaryKey: HashKey, value: V): void {
@@ -84,6 +86,12 @@ export class SortedArrayRange<V> implements RangeStructure<V> {
       const next = incoming[j];
       const order = next === undefined ? 1 : i === scores.length ? -1 : this.#compareAt(i, next.score, next.primaryKey) > 0 ? -1 : 1;
       if (order < 0 && next !== undefined) {
+        // Added more than once while buffered: the sort is stable, so the last one added wins.
+        const following = incoming[j + 1];
+        if (following !== undefined && compareEntries(following, next) === 0) {
+          j++;
+          continue;
+        }
         // An incoming entry equal to a stored one replaces it (same score and primary key).
         if (i < scores.length && this.#compareAt(i, next.score, next.primaryKey) === 0) i++;
         merged.scores[k] = next.score;
