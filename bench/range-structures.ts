@@ -1,11 +1,12 @@
 /**
- * Which ordered structure a range index should use: a B+ tree (sorted-btree) or a sorted array
- * built in bulk. Same process, same data, same random numbers for both.
+ * Which ordered structure a range index should use: a B+ tree (sorted-btree), a sorted array
+ * built in bulk, or sorted blocks (sortedcontainers' design). Same process, same data, same
+ * random numbers for all three.
  *
  *   pnpm bench:ranges                    # 10k, 100k and 1M entries
  *   pnpm bench:ranges -- --sizes 10000
  */
-import { BTreeRange, SortedArrayRange, type RangeStructure } from '@tablecache/local';
+import { BTreeRange, SortedArrayRange, SortedBlocksRange, type RangeStructure } from '@tablecache/local';
 
 const sizesArg = process.argv.indexOf('--sizes');
 const sizes = sizesArg > 0 ? (process.argv[sizesArg + 1] ?? '').split(',').map(Number) : [10_000, 100_000, 1_000_000];
@@ -13,7 +14,13 @@ const UPDATES = 10_000;
 const SCANS = 10_000;
 const SCAN_LENGTH = 100;
 
-/** A seeded generator (mulberry32), so both structures see the same numbers. */
+const structures: [string, () => RangeStructure<number>][] = [
+  ['B+ tree', () => new BTreeRange<number>()],
+  ['sorted array', () => new SortedArrayRange<number>()],
+  ['sorted blocks', () => new SortedBlocksRange<number>()],
+];
+
+/** A seeded generator (mulberry32), so every structure sees the same numbers. */
 function random(seed: number): () => number {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
@@ -43,7 +50,7 @@ function run(make: () => RangeStructure<number>, n: number): Result {
   let scanned = 0;
   const load = time(() => {
     for (let i = 0; i < n; i++) structure.add(scores[i] as number, i, i);
-    structure.range(0, 1); // a first read: the array sorts what it buffered
+    structure.range(0, 1); // a first read: the arrays sort what they buffered
   });
   const updates = time(() => {
     for (let u = 0; u < UPDATES; u++) {
@@ -64,18 +71,61 @@ function run(make: () => RangeStructure<number>, n: number): Result {
   return { load, updates, scans, scanned };
 }
 
+/**
+ * Nanoseconds per read of exactly SCAN_LENGTH consecutive entries, and per `slice` of as many
+ * from a sorted array at a known index: the floor a read could reach if finding its start were
+ * free. Reads start at random entries, so both pay for memory that is not in cache.
+ */
+function readsAgainstSlice(make: () => RangeStructure<number>, n: number): { read: number; slice: number } {
+  const next = random(n);
+  // Distinct scores, so that each read returns exactly SCAN_LENGTH entries.
+  const sorted = Array.from({ length: n }, (_, i) => i + next());
+  const values = sorted.map((_, i) => i);
+  const structure = make();
+  for (const [i, score] of sorted.entries()) structure.add(score, i, i);
+  const starts = Array.from({ length: 65_536 }, () => Math.floor(next() * (n - SCAN_LENGTH - 1)));
+  const bounds = starts.map((i) => [sorted[i] as number, sorted[i + SCAN_LENGTH] as number] as const);
+  const perOp = (op: (k: number) => number[]): number => {
+    let length = 0;
+    for (let k = 0; k < 20_000; k++) length += op(k & 65_535).length;
+    const count = 500_000;
+    const elapsed = time(() => {
+      for (let k = 0; k < count; k++) length += op(k & 65_535).length;
+    });
+    if (length !== (20_000 + count) * SCAN_LENGTH) throw new Error('a read returned the wrong entries');
+    return (elapsed * 1e6) / count;
+  };
+  const slice = perOp((k) => values.slice(starts[k] as number, (starts[k] as number) + SCAN_LENGTH));
+  const read = perOp((k) => structure.range(...(bounds[k] as readonly [number, number])));
+  return { read, slice };
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const [i, row] of rows.entries()) {
+    console.log(`| ${row.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`);
+    if (i === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  }
+}
+
+// Each figure is followed by its ratio to the B+ tree's, the default structure.
 const rows: string[][] = [['entries', 'structure', 'bulk load (ms)', `${UPDATES} updates (ms)`, `${SCANS} scans of ~${SCAN_LENGTH} (ms)`]];
 for (const n of sizes) {
-  const btree = run(() => new BTreeRange<number>(), n);
-  const array = run(() => new SortedArrayRange<number>(), n);
-  if (btree.scanned !== array.scanned) throw new Error('the structures disagree');
-  for (const [name, r] of [['B+ tree', btree], ['sorted array', array]] as const) {
-    rows.push([n.toLocaleString('en'), name, r.load.toFixed(0), r.updates.toFixed(0), r.scans.toFixed(0)]);
+  const results = structures.map(([name, make]) => [name, run(make, n)] as const);
+  const [, tree] = results[0]!;
+  if (results.some(([, r]) => r.scanned !== tree.scanned)) throw new Error('the structures disagree');
+  const cell = (ms: number, treeMs: number, ratio: boolean) => `${ms.toFixed(0)}${ratio ? ` (${(ms / treeMs).toFixed(2)}×)` : ''}`;
+  for (const [i, [name, r]] of results.entries()) {
+    rows.push([i === 0 ? n.toLocaleString('en') : '', name, cell(r.load, tree.load, i > 0), cell(r.updates, tree.updates, i > 0), cell(r.scans, tree.scans, i > 0)]);
   }
-  rows.push(['', 'array / tree', (array.load / btree.load).toFixed(2) + '×', (array.updates / btree.updates).toFixed(2) + '×', (array.scans / btree.scans).toFixed(2) + '×']);
 }
-const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-for (const [i, row] of rows.entries()) {
-  console.log(`| ${row.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`);
-  if (i === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+printTable(rows);
+
+const largest = Math.max(...sizes);
+console.log(`\nReads of exactly ${SCAN_LENGTH} consecutive entries at ${largest.toLocaleString('en')}, against array.slice at a known index:\n`);
+const reads: string[][] = [['structure', 'ns per read', 'ns per slice', 'read / slice']];
+for (const [name, make] of structures) {
+  const { read, slice } = readsAgainstSlice(make, largest);
+  reads.push([name, read.toFixed(0), slice.toFixed(0), `${(read / slice).toFixed(2)}×`]);
 }
+printTable(reads);

@@ -2,9 +2,10 @@ import type { HashKey, Key } from '@tablecache/core';
 
 /**
  * The ordered part of a range index: values (records) ordered by (score, primary key), so a
- * range read needs no lookup per record. Two implementations are kept side by side because
- * neither wins every workload (see bench/range-structures.ts): `BTreeRange` for tables that
- * change a lot, `SortedArrayRange` for tables that are loaded in bulk and mostly read.
+ * range read needs no lookup per record. Implementations are kept side by side to be compared
+ * (see bench/range-structures.ts): `BTreeRange` for tables that change a lot,
+ * `SortedArrayRange` for tables that are loaded in bulk and mostly read, and
+ * `SortedBlocksRange`, which reads like the sorted array and updates like the tree.
  */
 export interface RangeStructure<V> {
   readonly size: number;
