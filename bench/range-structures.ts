@@ -1,12 +1,14 @@
 /**
- * Which ordered structure a range index should use: a B+ tree (sorted-btree), a sorted array
- * built in bulk, or sorted blocks (sortedcontainers' design). Same process, same data, same
- * random numbers for all three.
+ * The ordered structure behind range indexes, sorted blocks (sortedcontainers' design), against
+ * the two it replaced, kept here as baselines: a B+ tree (sorted-btree) and a sorted array built
+ * in bulk. Same process, same data, same random numbers for all three.
  *
  *   pnpm bench:ranges                    # 10k, 100k and 1M entries
  *   pnpm bench:ranges -- --sizes 10000
  */
-import { BTreeRange, SortedArrayRange, SortedBlocksRange, type RangeStructure } from '@tablecache/local';
+import { SortedBlocksRange, type RangeStructure } from '@tablecache/local';
+import { BTreeRange } from './range-baselines/btree-range.js';
+import { SortedArrayRange } from './range-baselines/sorted-array-range.js';
 
 const sizesArg = process.argv.indexOf('--sizes');
 const sizes = sizesArg > 0 ? (process.argv[sizesArg + 1] ?? '').split(',').map(Number) : [10_000, 100_000, 1_000_000];

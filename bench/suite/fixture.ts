@@ -43,7 +43,7 @@ export function usersTable(access: PostgresAccess) {
 }
 
 /** The same join with a range index on the key, for reads of consecutive users. */
-export function usersByIdTable(access: PostgresAccess, rangeStructure: 'btree' | 'sorted-array') {
+export function usersByIdTable(access: PostgresAccess) {
   const indexes = new NamedIndexes({
     primaryKey: (user: User) => user.user_id,
     queryAll: { sql: JOIN },
@@ -52,5 +52,5 @@ export function usersByIdTable(access: PostgresAccess, rangeStructure: 'btree' |
       byId: { score: (user: User) => user.user_id, query: (ge: number, lt: number) => ({ sql: `${JOIN} WHERE u.user_id >= $1 AND u.user_id < $2 ORDER BY u.user_id`, parameters: [ge, lt] }) },
     },
   });
-  return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'users by id', rangeStructure }));
+  return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'users by id' }));
 }

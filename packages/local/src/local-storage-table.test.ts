@@ -2,4 +2,3 @@ import { describeStorageTableConformance } from '@tablecache/testing';
 import { LocalStorageTable } from './local-storage-table.js';
 
 describeStorageTableConformance('LocalStorageTable', (layout) => new LocalStorageTable(layout));
-describeStorageTableConformance('LocalStorageTable with sorted-array ranges', (layout) => new LocalStorageTable(layout, { rangeStructure: 'sorted-array' }));

@@ -13,16 +13,10 @@ import {
   type StorageTable,
 } from '@tablecache/core';
 import { HashIndex } from './hash-index.js';
-import { RangeIndex, type RangeStructureName } from './range-index.js';
+import { RangeIndex } from './range-index.js';
 
 export interface LocalStorageTableOptions {
   readonly name?: string;
-  /**
-   * The ordered structure of range indexes: `btree` (default) keeps updates O(log n);
-   * `sorted-array` scans and bulk-loads faster but makes each update O(n). See the README's
-   * measurements.
-   */
-  readonly rangeStructure?: RangeStructureName;
 }
 
 type SecondaryIndex<R> = HashIndex<R> | RangeIndex<R>;
@@ -42,11 +36,10 @@ export class LocalStorageTable<R> implements StorageTable<R> {
   constructor(layout: StorageLayout<R>, options: LocalStorageTableOptions = {}) {
     this.#layout = layout;
     this.name = options.name ?? 'table';
-    const structure = options.rangeStructure ?? 'btree';
     this.#indexes = new Map(
       Object.entries(layout.storageIndexes).map(([name, definition]: [string, StorageIndexDefinition<R>]): [string, SecondaryIndex<R>] => [
         name,
-        definition.kind === 'range' ? new RangeIndex(name, definition, structure) : new HashIndex(name, definition),
+        definition.kind === 'range' ? new RangeIndex(name, definition) : new HashIndex(name, definition),
       ]),
     );
     this.#indexList = [...this.#indexes.values()];

@@ -1,9 +1,6 @@
 import { assertKey, mergeIntervals, type HashKey, type Interval, type Key, type StorageIndexDefinition } from '@tablecache/core';
-import { BTreeRange } from './range/btree-range.js';
 import type { RangeStructure } from './range/range-structure.js';
-import { SortedArrayRange } from './range/sorted-array-range.js';
-
-export type RangeStructureName = 'btree' | 'sorted-array';
+import { SortedBlocksRange } from './range/sorted-blocks-range.js';
 
 /** A range index: primary keys ordered by the score of their record. */
 export class RangeIndex<R> {
@@ -12,10 +9,10 @@ export class RangeIndex<R> {
   readonly #definition: StorageIndexDefinition<R>;
   readonly #structure: RangeStructure<R>;
 
-  constructor(name: string, definition: StorageIndexDefinition<R>, structure: RangeStructureName) {
+  constructor(name: string, definition: StorageIndexDefinition<R>) {
     this.#name = name;
     this.#definition = definition;
-    this.#structure = structure === 'btree' ? new BTreeRange() : new SortedArrayRange();
+    this.#structure = new SortedBlocksRange();
   }
 
   keyOf(record: R): Key {

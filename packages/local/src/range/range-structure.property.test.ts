@@ -1,9 +1,7 @@
 import { compareKeys, type HashKey, type Key } from '@tablecache/core';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { BTreeRange } from './btree-range.js';
 import { comparePrimaryKeys, type RangeStructure } from './range-structure.js';
-import { SortedArrayRange } from './sorted-array-range.js';
 import { SortedBlocksRange } from './sorted-blocks-range.js';
 
 interface Entry {
@@ -15,8 +13,6 @@ interface Entry {
 // Blocks of a few entries split, merge and empty out within a few operations; blocks of 16 take
 // a few buffered entries by splicing them in rather than merging; the default is the one in use.
 const structures: [string, () => RangeStructure<number>][] = [
-  ['a B+ tree', () => new BTreeRange()],
-  ['a sorted array', () => new SortedArrayRange()],
   ['sorted blocks of 1 or 2 entries', () => new SortedBlocksRange(1)],
   ['sorted blocks of 2 to 4 entries', () => new SortedBlocksRange(2)],
   ['sorted blocks of 3 to 6 entries', () => new SortedBlocksRange(3)],

@@ -2,10 +2,8 @@ import type { HashKey, Key } from '@tablecache/core';
 
 /**
  * The ordered part of a range index: values (records) ordered by (score, primary key), so a
- * range read needs no lookup per record. Implementations are kept side by side to be compared
- * (see bench/range-structures.ts): `BTreeRange` for tables that change a lot,
- * `SortedArrayRange` for tables that are loaded in bulk and mostly read, and
- * `SortedBlocksRange`, which reads like the sorted array and updates like the tree.
+ * range read needs no lookup per record. `SortedBlocksRange` is the one in use: it reads like a
+ * sorted array and updates like a B+ tree (bench/range-structures.ts compares it with both).
  */
 export interface RangeStructure<V> {
   readonly size: number;

@@ -80,9 +80,9 @@ function replaced<T>(array: readonly T[], at: number, count: number, by: readonl
  * everything; a range read that ends in the block it starts in (most short ones) is one slice.
  *
  * Entries that arrive in order (a load sorted by score) are appended. The others wait in a
- * buffer until the next read or removal, as in `SortedArrayRange`, and then go in block by
- * block: a few entries for a block are spliced into it, many are merged with it into new
- * arrays, so that a load in any order costs a sort and about one copy of the blocks.
+ * buffer until the next read or removal, and then go in block by block: a few entries for a
+ * block are spliced into it, many are merged with it into new arrays, so that a load in any
+ * order costs a sort and about one copy of the blocks.
  */
 export class SortedBlocksRange<V> implements RangeStructure<V> {
   readonly #load: number;

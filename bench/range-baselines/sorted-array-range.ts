@@ -1,5 +1,5 @@
 import { compareKeys, type HashKey, type Key } from '@tablecache/core';
-import { comparePrimaryKeys, type RangeEntry, type RangeStructure } from './range-structure.js';
+import { comparePrimaryKeys, type RangeEntry, type RangeStructure } from '@tablecache/local';
 
 interface Pending<V> extends RangeEntry {
   readonly value: V;

@@ -1,6 +1,6 @@
 import { compareKeys, type HashKey, type Key } from '@tablecache/core';
 import { createRequire } from 'node:module';
-import { comparePrimaryKeys, type RangeEntry, type RangeStructure } from './range-structure.js';
+import { comparePrimaryKeys, type RangeEntry, type RangeStructure } from '@tablecache/local';
 
 // sorted-btree is CommonJS with `exports.default`; require() gives the same object under Node's
 // ESM loader and under Vite's, whose default-import interop differ.
