@@ -41,6 +41,10 @@ export function percentile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 }
 
+export function median(values: readonly number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 0.5);
+}
+
 let kept: unknown;
 /** Keeps a result alive so the optimizer cannot drop the work that made it. */
 function keep(value: unknown): void {
