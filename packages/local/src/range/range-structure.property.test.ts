@@ -33,6 +33,9 @@ interface Domain {
 
 const domains: [string, Domain][] = [
   ['number scores', { score: (n) => n / 2, primaryKey: fc.integer({ min: 0, max: 5 }) }],
+  // Far from evenly spread, and infinite at both ends: where a search that guesses a position
+  // from the values guesses worst.
+  ['skewed and infinite number scores', { score: (n) => (n <= 0 ? -Infinity : n > LOADED + ABOVE ? Infinity : (n - 20) ** 5), primaryKey: fc.integer({ min: 0, max: 5 }) }],
   ['tuple scores', { score: (n) => [Math.floor(n / 4), 'abcd'[n & 3] as string], bound: (n) => [Math.floor(n / 4)], primaryKey: fc.constantFrom('x', 'y', 'z') }],
   // Numbers and bigints compare by value: a bound or removal may name a score in the other type.
   ['number and bigint scores', { score: (n) => (n % 2 === 0 ? BigInt(n) : n), bound: (n) => (n % 2 === 0 ? n : BigInt(n)), primaryKey: fc.integer({ min: 0, max: 5 }) }],
