@@ -166,6 +166,24 @@ describe('several indexes on one table', () => {
     expect(await table.getRecords({ index: 'byCity', keys: [7] })).toEqual([]);
   });
 
+  test('a record a running refresh replaces is not deleted by a later invalidation that saw its old version', async () => {
+    const { db, table } = await loadedMembers();
+    db.set(member(7, 2)); // 7 moves from city 1 to city 2, announced by primary key
+    table.invalidateRecords([{ index: 'primaryKey', keys: [7] }]);
+    const gate = db.pause();
+    const refreshing = table.refreshInvalid();
+    await gate.reached; // the refresh has read 7 in city 2
+    // Meanwhile 4 changes in city 1, announced through the city index. Storage still holds
+    // 7's old version in city 1, which this invalidation finds stale too.
+    db.set(member(4, 1, 45));
+    table.invalidateRecords([{ index: 'byCity', keys: [1] }]);
+    gate.release();
+    await refreshing; // stores 7 in city 2
+    await table.refreshInvalid(); // reloads city 1, which 7 has left
+    expect(await table.getRecords({ index: 'primaryKey', keys: [7] })).toEqual([member(7, 2)]);
+    expect(sorted(await table.getRecords({ index: 'byCity', keys: [2] }))).toEqual([2, 5, 7, 8, 11].map((id) => member(id, 2)));
+  });
+
   test('a hash index read with a range spec, or a range index with keys, is refused', async () => {
     const { table } = await loadedMembers();
     await expect(table.getRecords({ index: 'byCity', ge: 1, lt: 2 } as never)).rejects.toThrow(MalformedSpecError);

@@ -288,6 +288,30 @@ describe('invalidation', () => {
 });
 
 describe('refresh under concurrency and failure', () => {
+  test('a refresh that fails after 200,000 invalidations arrived keeps them all pending, its own batch too', async () => {
+    const { db, table } = await loaded();
+    db.set(user(1, 'changed'));
+    table.invalidateRecords([keys(1)]);
+    const failure = new Error('connection lost');
+    db.failNext(failure);
+    const gate = db.pause();
+    const refreshing = table.refreshInvalid();
+    await gate.reached;
+    for (let i = 0; i < 200_000; i++) table.invalidateRecords([keys(2)]);
+    gate.release();
+    await expect(refreshing).rejects.toBe(failure);
+    expect(table.peek(1)).toBeUndefined();
+    expect(await table.getRecords(keys(1))).toEqual([user(1, 'changed')]);
+  });
+
+  test('a read of more records than a call takes as arguments, served after a refresh, returns them all', async () => {
+    const { db, table } = setup([]);
+    for (let id = 1; id <= 200_000; id++) db.set(user(id));
+    await table.load(all);
+    table.invalidateRecords([keys(1)]);
+    expect((await table.getRecords(all)).length).toBe(200_000);
+  });
+
   test('an invalidation that arrives while a refresh runs is not lost', async () => {
     const { db, table } = await loaded();
     db.set(user(1, 'first'));

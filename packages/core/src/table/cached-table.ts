@@ -100,6 +100,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#loadState = 'loading';
     const signal = this.#loadedSignal;
     this.#loading = this.#writer.run(async () => {
+      const readsStart = this.#generation;
       const adjustment = this.#indexes.prepareAdjustment(spec);
       try {
         // Straight into storage, not through a scratch space: nobody reads a loading table
@@ -112,7 +113,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         }
         this.#assertOpen();
         adjustment.commit();
-        this.#markStaleArrivals();
+        this.#markStaleArrivals(readsStart);
         this.#loadState = 'loaded';
         signal.resolve();
       } catch (error) {
@@ -138,9 +139,13 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   async getRecords(spec: S | PrimaryKeysSpec<K>): Promise<R[]> {
     const now = this.getRecordsSync(spec); // validates the spec for #read too
     if (now !== undefined) return now;
+    const pieces = await this.#read(spec);
+    const [only] = pieces;
+    if (pieces.length === 1 && only !== undefined && 'records' in only) return only.records;
     const records: R[] = [];
-    for (const piece of await this.#read(spec)) {
-      if ('records' in piece) records.push(...piece.records);
+    for (const piece of pieces) {
+      // A loop, not push(...spread): a spread of more than about 100,000 records overflows the stack.
+      if ('records' in piece) for (const record of piece.records) records.push(record);
       else for await (const record of this.#query(piece.query)) records.push(record);
     }
     return records;
@@ -221,6 +226,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * Declares that what storage holds for `oldSpecs` is stale and that the database rows of
    * `newSpecs` must be (re)loaded. Every read that starts after this call sees the refreshed
    * state. Every spec is checked before anything is marked, so a bad spec loses nothing.
+   * The refresh drops what `oldSpecs` match and loads only `newSpecs`: rows that still exist
+   * under an old spec must be named by a new one (the default, `newSpecs = oldSpecs`, does).
    */
   invalidateRecords(oldSpecs: readonly (S | PrimaryKeysSpec<K>)[], newSpecs: readonly (S | PrimaryKeysSpec<K>)[] = oldSpecs): void {
     this.#assertOpen();
@@ -307,6 +314,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     if (this.#loadState === 'loading') await this.#loading;
     if (this.#loadState !== 'loaded') throw new NotLoadedError(this.name);
     await this.#writer.run(async () => {
+      const readsStart = this.#generation;
       const adjustment = this.#indexes.prepareAdjustment(spec);
       const scratch = this.#storage.scratch();
       if (adjustment.expire !== undefined) this.#expire(scratch, adjustment.expire);
@@ -314,7 +322,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       this.#assertOpen();
       scratch.commit();
       adjustment.commit();
-      this.#markStaleArrivals();
+      this.#markStaleArrivals(readsStart);
     });
   }
 
@@ -384,6 +392,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   }
 
   async #refresh(): Promise<void> {
+    const readsStart = this.#generation;
     if (this.#pending.isEmpty || this.#closed) return;
     const batch = this.#pending;
     this.#pending = this.#newInvalidationSet();
@@ -401,7 +410,6 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         }
       } else {
         for (const { where } of batch.staleSpecs) this.#expire(scratch, where);
-        for (const key of batch.staleKeys.values()) scratch.delete(key);
         // A primary key's rows in the database are the whole truth about it: what is stored
         // under it goes, and comes back only if the database still has it.
         for (const key of batch.reloadKeys.values()) scratch.delete(key);
@@ -409,7 +417,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       }
       this.#assertOpen();
       scratch.commit();
-      this.#markStaleArrivals();
+      this.#markStaleArrivals(readsStart);
     } catch (error) {
       // Nothing was committed: the batch is pending again, with whatever arrived meanwhile.
       batch.absorb(this.#pending);
@@ -480,13 +488,15 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   }
 
   /**
-   * An invalidation marks the records stored when it is made, in every index. Records a load,
-   * refresh or adjust commits afterwards may fall under its stale specs too (they were read
-   * before the change): marked now, reads through any index see them as invalid as well.
+   * An invalidation marks the records stored when it is made, in every index. A load, refresh
+   * or adjust whose reads started before it may commit records that fall under its stale specs
+   * (read before the change): marked now, reads through any index see them as invalid too.
+   * Invalidations from before `readsStart` need no second look: those reads came after them.
    */
-  #markStaleArrivals(): void {
+  #markStaleArrivals(readsStart: number): void {
     const pending = this.#pending;
     for (const { where, generation } of pending.staleSpecs) {
+      if (generation <= readsStart) continue;
       for (const record of this.#storage.getRecords(where)) {
         pending.markStaleRecord(this.#indexes.primaryKey(record), this.#indexKeys(record), generation);
       }

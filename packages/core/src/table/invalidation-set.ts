@@ -35,8 +35,6 @@ export class InvalidationSet<R, S> {
    * time and after every commit (storage may have grown since).
    */
   readonly staleSpecs: { readonly where: StorageRecordsSpec<R>; readonly generation: number }[] = [];
-  /** Primary keys of stored records found stale when invalidated. */
-  readonly staleKeys = new Map<HashKey, Key>();
   /** Primary keys to reload; what the database returns for them is the whole truth. */
   readonly reloadKeys = new Map<HashKey, Key>();
   /** Other specs to reload. */
@@ -55,9 +53,12 @@ export class InvalidationSet<R, S> {
     this.#touch(generation);
   }
 
-  /** A stored record is stale: its keys in every index are marked. */
+  /**
+   * A stored record is stale: its keys in every index are marked, so reads through any index
+   * wait for the refresh. (The refresh deletes what its stale specs match then, not these
+   * records: one a commit has replaced since is not the stale one.)
+   */
   markStaleRecord(primaryKey: Key, indexKeys: Iterable<readonly [string, Key]>, generation: number): void {
-    this.staleKeys.set(hashKey(primaryKey), primaryKey);
     this.#mark(PRIMARY_KEY_INDEX, primaryKey, generation);
     for (const [index, key] of indexKeys) this.#mark(index, key, generation);
   }
@@ -116,10 +117,10 @@ export class InvalidationSet<R, S> {
     }
     for (const [index, marks] of other.#rangeMarks) this.#rangeMarksOf(index).absorb(marks);
     for (const [index, generation] of other.#reloadIndexes) this.#reloadThrough(index, generation);
-    this.staleSpecs.push(...other.staleSpecs);
-    for (const [h, key] of other.staleKeys) this.staleKeys.set(h, key);
+    // Loops, not push(...spread): a spread of more than about 100,000 elements overflows the stack.
+    for (const stale of other.staleSpecs) this.staleSpecs.push(stale);
     for (const [h, key] of other.reloadKeys) this.reloadKeys.set(h, key);
-    this.reloadSpecs.push(...other.reloadSpecs);
+    for (const spec of other.reloadSpecs) this.reloadSpecs.push(spec);
   }
 
   #markWhere(where: Exclude<StorageRecordsSpec<R>, { kind: 'all' }>, generation: number): void {

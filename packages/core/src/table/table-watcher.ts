@@ -111,7 +111,7 @@ export class TableWatcher<S> {
       try {
         const result = mapping(change);
         if (isPromise(result)) this.#track(result);
-        else specs.push(...result);
+        else for (const spec of result) specs.push(spec);
       } catch (error) {
         this.#onError(error);
         everything = true;
