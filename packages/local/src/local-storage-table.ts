@@ -1,4 +1,5 @@
 import {
+  InvalidOptionsError,
   TablecacheError,
   UnknownIndexError,
   assertKey,
@@ -34,6 +35,11 @@ export class LocalStorageTable<R> implements StorageTable<R> {
   readonly #indexList: readonly SecondaryIndex<R>[];
 
   constructor(layout: StorageLayout<R>, options: LocalStorageTableOptions = {}) {
+    for (const option of Object.keys(options)) {
+      // rangeStructure chose between structures that sorted blocks have replaced.
+      if (option !== 'name') throw new InvalidOptionsError(`LocalStorageTable has no option '${option}' (its only option is name)`);
+    }
+    if (options.name !== undefined && typeof options.name !== 'string') throw new InvalidOptionsError(`name must be a string; got ${typeof options.name}`);
     this.#layout = layout;
     this.name = options.name ?? 'table';
     this.#indexes = new Map(

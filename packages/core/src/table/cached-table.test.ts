@@ -1,3 +1,4 @@
+import { LocalStorageTable } from '@tablecache/local';
 import { readWhile } from '@tablecache/testing';
 import { describe, expect, test } from 'vitest';
 import {
@@ -10,7 +11,8 @@ import {
   UndefinedKeyError,
   UnknownIndexError,
 } from '../errors/errors.js';
-import type { PrimaryKeySpec } from '../indexes/primary-key-indexes.js';
+import { PrimaryKeyIndexes, type PrimaryKeySpec } from '../indexes/primary-key-indexes.js';
+import { CachedTable } from './cached-table.js';
 import { all, keys, user, usersTable as setup, type User } from './users.fixture.js';
 
 /**
@@ -554,6 +556,27 @@ describe('peeking by primary key', () => {
     expect(() => table.peek(undefined as unknown as number)).toThrow(UndefinedKeyError);
     await table.close();
     expect(() => table.peek(1)).toThrow(TableClosedError);
+  });
+
+  test('during a load, peek gives undefined even for what the load has already stored', async () => {
+    let releaseRest!: () => void;
+    const rest = new Promise<void>((resolve) => (releaseRest = resolve));
+    // A database that sends the first row, then waits.
+    const db = {
+      async *getRecords<R>(): AsyncIterable<R> {
+        yield user(1) as R;
+        await rest;
+        yield user(2) as R;
+      },
+    };
+    const indexes = new PrimaryKeyIndexes<User, number>({ primaryKey: (u) => u.id, queryAll: { sql: 'all' }, querySome: () => ({ sql: 'some' }) });
+    const table = new CachedTable(indexes, db, new LocalStorageTable(indexes));
+    const loading = table.load(all);
+    await new Promise((resolve) => setImmediate(resolve)); // user 1 is stored
+    expect(table.peek(1)).toBeUndefined();
+    releaseRest();
+    await loading;
+    expect(table.peek(1)).toEqual(user(1));
   });
 
   test('a record returned by peek is counted as a read from storage', async () => {

@@ -165,7 +165,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   /**
    * The record with this primary key if memory holds it, valid, right now; otherwise undefined.
    * Undefined does not say the record is absent: it may also need a refresh or a database read,
-   * which `getFirstRecord` does. Allocates nothing, for the hottest reads:
+   * which `getFirstRecord` does (a reload pending through another index, whose rows may land
+   * anywhere, makes every key wait). While nothing is invalid it allocates nothing, for the
+   * hottest reads:
    * `table.peek(id) ?? (await table.getFirstRecord({ index: 'primaryKey', keys: [id] }))`.
    */
   peek(primaryKey: K): R | undefined {
