@@ -1,6 +1,6 @@
 import { MalformedSpecError, UnknownIndexError } from '../errors/errors.js';
 import { Interval, mergeIntervals } from '../interval/interval.js';
-import { assertKey, compareKeys, hashKey, type HashKey, type Key } from '../key/key.js';
+import { assertKey, compareKeys, hashKey, isPlainKey, type HashKey, type Key } from '../key/key.js';
 import type { Query } from '../query/query.js';
 import { PRIMARY_KEY_INDEX, type StorageIndexDefinition, type StorageRecordsSpec } from '../storage/storage-table.js';
 import type { Adjustment, Indexes, PrimaryKeysSpec } from './indexes.js';
@@ -111,8 +111,7 @@ export class NamedIndexes<
     if (typeof index === 'string' && this.#range.has(index)) {
       if (!('ge' in spec) || !('lt' in spec) || !hasOnly(spec, 'ge', 'lt')) throw new MalformedSpecError(spec, `index '${index}' is a range index: its specs are exactly { index, ge, lt }`);
       const { ge, lt } = spec as RangeSpec;
-      // Two numbers, the usual scores, skip the general checks.
-      if (typeof ge !== 'number' || typeof lt !== 'number' || ge !== ge || lt !== lt) {
+      if (!isPlainKey(ge) || !isPlainKey(lt) || typeof ge !== typeof lt) {
         assertKey(ge, `ge of the spec`);
         assertKey(lt, `lt of the spec`);
         if (kindOf(ge) !== kindOf(lt)) throw new MalformedSpecError(spec, 'ge and lt must be of the same type');
@@ -127,9 +126,7 @@ export class NamedIndexes<
     }
     for (let i = 0; i < keys.length; i++) {
       const key: unknown = keys[i];
-      // Plain numbers and strings, the usual keys, skip the general check.
-      if ((typeof key === 'number' && key === key) || typeof key === 'string') continue;
-      assertKey(key, `keys[${i}] of the spec`);
+      if (!isPlainKey(key)) assertKey(key, `keys[${i}] of the spec`);
     }
   }
 

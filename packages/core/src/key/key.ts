@@ -56,6 +56,14 @@ function keyProblem(value: unknown, inTuple: boolean): string | undefined {
   }
 }
 
+/**
+ * A string or a number other than NaN: the usual keys, valid without the general check (hot
+ * paths test this first and call `assertKey` only for the rest).
+ */
+export function isPlainKey(value: unknown): value is string | number {
+  return typeof value === 'string' || (typeof value === 'number' && value === value);
+}
+
 /** Throws the typed error for a value that cannot be a key; `where` says whose key it is. */
 export function assertKey(value: unknown, where: string): asserts value is Key {
   if (value === undefined || value === null) throw new UndefinedKeyError(value, where);

@@ -8,7 +8,7 @@ import {
   TableClosedError,
 } from '../errors/errors.js';
 import type { IndexSpec, Indexes, PrimaryKeysSpec } from '../indexes/indexes.js';
-import { assertKey, type Key } from '../key/key.js';
+import { assertKey, isPlainKey, type Key } from '../key/key.js';
 import type { Query } from '../query/query.js';
 import { PRIMARY_KEY_INDEX, type ScratchSpace, type StorageIndexDefinition, type StorageRecordsSpec, type StorageTable } from '../storage/storage-table.js';
 import { InvalidationSet } from './invalidation-set.js';
@@ -172,8 +172,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    */
   peek(primaryKey: K): R | undefined {
     if (this.#closed) throw new TableClosedError(this.name);
-    // Plain numbers and strings, the usual keys, skip the general check.
-    if (typeof primaryKey !== 'string' && (typeof primaryKey !== 'number' || primaryKey !== primaryKey)) assertKey(primaryKey, 'the key given to peek');
+    if (!isPlainKey(primaryKey)) assertKey(primaryKey, 'the key given to peek');
     if (this.#loadState !== 'loaded') return undefined;
     const record = this.#storage.get(primaryKey);
     // Storage holds only covered records, so a stored one needs no coverage check, only validity.
