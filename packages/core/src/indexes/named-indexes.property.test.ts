@@ -95,6 +95,17 @@ describe.each(announcing)('changes announced %s style, through any one index', (
             for (let c = 0; c < 4; c++) expectCityRead(c, table.getRecordsSync({ index: 'byCity', keys: [c] }));
           };
 
+          // The change lands after the write's query has read the database, before it commits.
+          const changeDuring = async (write: () => Promise<void>, c: Change) => {
+            const paused = db.pause();
+            const writing = tolerate(write());
+            await Promise.race([paused.reached, writing]);
+            apply(c);
+            checkSyncReads();
+            paused.release();
+            await writing;
+          };
+
           const gate = db.pause();
           const loading = table.load({ index: 'byCity', keys: loadCities });
           await gate.reached;
@@ -119,27 +130,13 @@ describe.each(announcing)('changes announced %s style, through any one index', (
               case 'failNextQuery':
                 failures.arm(operation.afterRows);
                 break;
-              case 'changeDuringRefresh': {
+              case 'changeDuringRefresh':
                 table.invalidateRecords([{ index: 'primaryKey', keys: [operation.change.id] }]);
-                const paused = db.pause();
-                const refreshing = tolerate(table.refreshInvalid());
-                await Promise.race([paused.reached, refreshing]);
-                apply(operation.change);
-                checkSyncReads();
-                paused.release();
-                await refreshing;
+                await changeDuring(() => table.refreshInvalid(), operation.change);
                 break;
-              }
-              case 'changeDuringAdjust': {
-                const paused = db.pause();
-                const adjusting = tolerate(table.adjust({ index: 'byCity', keys: operation.cities }));
-                await Promise.race([paused.reached, adjusting]);
-                apply(operation.change);
-                checkSyncReads();
-                paused.release();
-                await adjusting;
+              case 'changeDuringAdjust':
+                await changeDuring(() => table.adjust({ index: 'byCity', keys: operation.cities }), operation.change);
                 break;
-              }
             }
           }
           checkSyncReads();
