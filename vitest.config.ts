@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 const conditions = ['source', ...defaultServerConditions];
 const resolve = { conditions };
 const ssr = { resolve: { conditions, externalConditions: ['source'] } };
+// A deprecation (such as pg's warning about queries overlapping on one client) fails the test.
+const execArgv = ['--throw-deprecation'];
 
 export default defineConfig({
   resolve,
@@ -17,6 +19,7 @@ export default defineConfig({
         ssr,
         test: {
           name: 'unit',
+          execArgv,
           include: ['packages/*/src/**/*.test.ts', 'examples/**/*.test.ts'],
           exclude: ['**/*.pg.test.ts', '**/node_modules/**'],
         },
@@ -26,6 +29,7 @@ export default defineConfig({
         ssr,
         test: {
           name: 'postgres',
+          execArgv,
           include: ['packages/*/src/**/*.pg.test.ts', 'examples/**/*.pg.test.ts'],
           exclude: ['**/node_modules/**'],
           globalSetup: ['packages/testing/src/global-setup.ts'],

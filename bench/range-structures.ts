@@ -6,7 +6,7 @@
  *   pnpm bench:ranges                    # 10k, 100k and 1M entries
  *   pnpm bench:ranges -- --sizes 10000
  */
-import { SortedBlocksRange, type RangeStructure } from '@tablecache/local';
+import { type RangeStructure, SortedBlocksRange } from '@tablecache/local';
 import { BTreeRange } from './range-baselines/btree-range.js';
 import { SortedArrayRange } from './range-baselines/sorted-array-range.js';
 
@@ -118,13 +118,21 @@ for (const n of sizes) {
   if (results.some(([, r]) => r.scanned !== tree.scanned)) throw new Error('the structures disagree');
   const cell = (ms: number, treeMs: number, ratio: boolean) => `${ms.toFixed(0)}${ratio ? ` (${(ms / treeMs).toFixed(2)}×)` : ''}`;
   for (const [i, [name, r]] of results.entries()) {
-    rows.push([i === 0 ? n.toLocaleString('en') : '', name, cell(r.load, tree.load, i > 0), cell(r.updates, tree.updates, i > 0), cell(r.scans, tree.scans, i > 0)]);
+    rows.push([
+      i === 0 ? n.toLocaleString('en') : '',
+      name,
+      cell(r.load, tree.load, i > 0),
+      cell(r.updates, tree.updates, i > 0),
+      cell(r.scans, tree.scans, i > 0),
+    ]);
   }
 }
 printTable(rows);
 
 const largest = Math.max(...sizes);
-console.log(`\nReads of exactly ${SCAN_LENGTH} consecutive entries at ${largest.toLocaleString('en')}, against array.slice at a known index:\n`);
+console.log(
+  `\nReads of exactly ${SCAN_LENGTH} consecutive entries at ${largest.toLocaleString('en')}, against array.slice at a known index:\n`,
+);
 const reads: string[][] = [['structure', 'ns per read', 'ns per slice', 'read / slice']];
 for (const [name, make] of structures) {
   const { read, slice } = readsAgainstSlice(make, largest);

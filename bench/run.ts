@@ -11,10 +11,10 @@
  */
 import { installTriggers, PgNotifyFeed, PostgresAccess, uninstallTriggers } from '@tablecache/postgres';
 import pg from 'pg';
-import { createData, JOIN, SCHEMA, usersByIdTable, usersTable, type User } from './suite/fixture.js';
+import { createData, JOIN, SCHEMA, type User, usersByIdTable, usersTable } from './suite/fixture.js';
 import { asyncOpsPerSecond, collect, median, opsPerSecond, percentile, random } from './suite/measure.js';
 import { connectRedis } from './suite/redis.js';
-import { mb, ms, notRun, printTable, rate, times, type Row } from './suite/report.js';
+import { mb, ms, notRun, printTable, type Row, rate, times } from './suite/report.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -107,7 +107,10 @@ rows.push({
 progress('reads from Postgres');
 const byKey = `${JOIN} WHERE u.user_id = $1`;
 const dbOps = await asyncOpsPerSecond(async (i) => (await pool.query(byKey, [key(i)])).rows[0], MEASURE_MS);
-for (const [name, ours] of [['getFirstRecord', ourAsync], ['peek', ourPeek]] as const) {
+for (const [name, ours] of [
+  ['getFirstRecord', ourAsync],
+  ['peek', ourPeek],
+] as const) {
   rows.push({
     scenario: `the same read against Postgres, ${name}`,
     ours: rate(ours),
@@ -206,7 +209,8 @@ for (const perSecond of [100, 1000]) {
     const value = `changed ${perSecond} ${i}`;
     await pool.query(`UPDATE ${SCHEMA}.users SET name = $1 WHERE user_id = $2`, [value, id]);
     const committed = performance.now();
-    while (users.getRecordsSync({ index: 'primaryKey', keys: [id] })?.[0]?.name !== value) await new Promise((resolve) => setImmediate(resolve));
+    while (users.getRecordsSync({ index: 'primaryKey', keys: [id] })?.[0]?.name !== value)
+      await new Promise((resolve) => setImmediate(resolve));
     latencies.push(performance.now() - committed);
   }
   latencies.sort((a, b) => a - b);
@@ -261,5 +265,7 @@ await access.execute({ sql: `DROP SCHEMA ${SCHEMA} CASCADE` });
 await access.close();
 await pool.end();
 
-console.log(`\ntablecache benchmarks, ${N.toLocaleString('en')} rows${quick ? ' (--quick)' : ''}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`);
+console.log(
+  `\ntablecache benchmarks, ${N.toLocaleString('en')} rows${quick ? ' (--quick)' : ''}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`,
+);
 printTable(rows);

@@ -9,8 +9,8 @@ import { CachedTable } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { installTriggers, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
 import { sql } from 'kysely';
-import { runAsScript, type ExampleConnection } from './connect.js';
-import { CREATE_SCHEMA_STATEMENTS, SCHEMA, userIndexes, usersCitiesMappings, WATCHED_TABLES, type Database } from './users-cities.js';
+import { type ExampleConnection, runAsScript } from './connect.js';
+import { CREATE_SCHEMA_STATEMENTS, type Database, SCHEMA, userIndexes, usersCitiesMappings, WATCHED_TABLES } from './users-cities.js';
 
 export interface AutoInvalidationResult {
   /** Users shown after each change and sync(), by step. */
@@ -68,8 +68,16 @@ export async function runAutoInvalidationExample(
     log(`5. deleted user 5: ${deletedUserPresent ? 'still cached (wrong!)' : 'gone from the cache'}`);
 
     await db.transaction().execute(async (trx) => {
-      await trx.withSchema(SCHEMA).insertInto('users').values({ user_id: USERS + 1, name: 'Newcomer', nickname: 'new' }).execute();
-      await trx.withSchema(SCHEMA).insertInto('users_cities').values({ user_id: USERS + 1, city_id: 2 }).execute();
+      await trx
+        .withSchema(SCHEMA)
+        .insertInto('users')
+        .values({ user_id: USERS + 1, name: 'Newcomer', nickname: 'new' })
+        .execute();
+      await trx
+        .withSchema(SCHEMA)
+        .insertInto('users_cities')
+        .values({ user_id: USERS + 1, city_id: 2 })
+        .execute();
     });
     await users.sync();
     const inserted = await name(USERS + 1);

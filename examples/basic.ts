@@ -10,7 +10,7 @@ import { LocalStorageTable } from '@tablecache/local';
 import { PostgresAccess, type PostgresConnection } from '@tablecache/postgres';
 import { sql } from 'kysely';
 import { runAsScript } from './connect.js';
-import { CREATE_SCHEMA_STATEMENTS, SCHEMA, userIndexes, type Database } from './users-cities.js';
+import { CREATE_SCHEMA_STATEMENTS, type Database, SCHEMA, userIndexes } from './users-cities.js';
 
 export interface BasicExampleResult {
   readonly loaded: number;
@@ -29,9 +29,30 @@ export async function runBasicExample(
   const db = access.kysely;
   try {
     for (const statement of CREATE_SCHEMA_STATEMENTS) await sql.raw(statement).execute(db);
-    await db.withSchema(SCHEMA).insertInto('cities').values([{ city_id: 1, name: 'Berlin' }, { city_id: 2, name: 'Hamburg' }]).execute();
-    await db.withSchema(SCHEMA).insertInto('users').values([{ user_id: 1, name: 'Alice', nickname: 'al' }, { user_id: 2, name: 'Bob', nickname: null }]).execute();
-    await db.withSchema(SCHEMA).insertInto('users_cities').values([{ user_id: 1, city_id: 1 }, { user_id: 2, city_id: 2 }]).execute();
+    await db
+      .withSchema(SCHEMA)
+      .insertInto('cities')
+      .values([
+        { city_id: 1, name: 'Berlin' },
+        { city_id: 2, name: 'Hamburg' },
+      ])
+      .execute();
+    await db
+      .withSchema(SCHEMA)
+      .insertInto('users')
+      .values([
+        { user_id: 1, name: 'Alice', nickname: 'al' },
+        { user_id: 2, name: 'Bob', nickname: null },
+      ])
+      .execute();
+    await db
+      .withSchema(SCHEMA)
+      .insertInto('users_cities')
+      .values([
+        { user_id: 1, city_id: 1 },
+        { user_id: 2, city_id: 2 },
+      ])
+      .execute();
     log(`1. created ${SCHEMA}.users, .cities and .users_cities with users 1 and 2`);
 
     const indexes = userIndexes(db);
@@ -67,7 +88,9 @@ export async function runBasicExample(
     const beforeInserted = users.stats.queries;
     const [inserted] = await users.getRecords({ index: 'primaryKey', keys: [3] });
     const queriesForInsertedUser = users.stats.queries - beforeInserted;
-    log(`7. inserted user 3, invalidated and refreshed: ${inserted?.name} in ${inserted?.city_name}, read from memory with ${queriesForInsertedUser} queries`);
+    log(
+      `7. inserted user 3, invalidated and refreshed: ${inserted?.name} in ${inserted?.city_name}, read from memory with ${queriesForInsertedUser} queries`,
+    );
 
     await users.close();
     return {

@@ -8,23 +8,31 @@
  *   DATABASE_URL=postgres://... pnpm example:custom-index  # on a server (schema tablecache_devices)
  */
 import {
+  type Adjustment,
   assertKey,
   CachedTable,
+  type Indexes,
   Interval,
   MalformedSpecError,
-  UnknownIndexError,
-  type Adjustment,
-  type Indexes,
   type PrimaryKeysSpec,
   type Query,
   type StorageIndexDefinition,
   type StorageRecordsSpec,
+  UnknownIndexError,
 } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { PostgresAccess } from '@tablecache/postgres';
-import { sql, type Kysely } from 'kysely';
-import { runAsScript, type ExampleConnection } from './connect.js';
-import { CREATE_DEVICE_STATEMENTS, DEVICE_SCHEMA, deviceData, MINUTE, readingsFor, type DeviceDatabase, type Reading } from './device-data.js';
+import { type Kysely, sql } from 'kysely';
+import { type ExampleConnection, runAsScript } from './connect.js';
+import {
+  CREATE_DEVICE_STATEMENTS,
+  DEVICE_SCHEMA,
+  type DeviceDatabase,
+  deviceData,
+  MINUTE,
+  type Reading,
+  readingsFor,
+} from './device-data.js';
 
 /** What to cache: a window of time for some devices. */
 export interface DevicesSpec {
@@ -67,7 +75,7 @@ export class DeviceTimeIndexes implements Indexes<Reading, DeviceSpec, number> {
     if (index === 'primaryKey') {
       const { keys } = spec as { keys?: unknown };
       if (!Array.isArray(keys)) throw new MalformedSpecError(spec, 'primaryKey specs have keys: [...]');
-      keys.forEach((key, i) => assertKey(key, `keys[${i}]`));
+      for (const [i, key] of keys.entries()) assertKey(key, `keys[${i}]`);
       return;
     }
     if (index !== 'devices' && index !== 'deviceTime') throw new UnknownIndexError(index, this.indexNames);
@@ -137,7 +145,12 @@ export class DeviceTimeIndexes implements Indexes<Reading, DeviceSpec, number> {
   }
 
   #readings(deviceIds: readonly number[], ge: Date, lt: Date) {
-    return deviceData(this.#db).where('device_id', 'in', deviceIds).where('ts', '>=', ge).where('ts', '<', lt).orderBy('device_id').orderBy('ts');
+    return deviceData(this.#db)
+      .where('device_id', 'in', deviceIds)
+      .where('ts', '>=', ge)
+      .where('ts', '<', lt)
+      .orderBy('device_id')
+      .orderBy('ts');
   }
 }
 
@@ -159,7 +172,11 @@ export async function runCustomIndexExample(
   const readings = new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'device_data' }));
   try {
     for (const statement of CREATE_DEVICE_STATEMENTS) await sql.raw(statement).execute(db);
-    await db.withSchema(DEVICE_SCHEMA).insertInto('device_data').values(readingsFor(5, now - 60 * MINUTE, now, 1)).execute();
+    await db
+      .withSchema(DEVICE_SCHEMA)
+      .insertInto('device_data')
+      .values(readingsFor(5, now - 60 * MINUTE, now, 1))
+      .execute();
     const window = { ge: new Date(now - 30 * MINUTE), lt: new Date(now) };
     await readings.load({ index: 'devices', deviceIds: [2, 4], ...window });
     const cachedReadings = (await readings.getRecords({ index: 'devices', deviceIds: [2, 4], ...window })).length;
@@ -171,14 +188,21 @@ export async function runCustomIndexExample(
     for (const deviceId of [2, 4]) {
       const found = await readings.getRecords({ index: 'deviceTime', deviceId, ...lastTen });
       fromMemory.push(found.length);
-      log(`2. device ${deviceId}, last 10 minutes: ${found.length} readings from memory, device ${found.every((r) => r.device_id === deviceId) ? 'correct' : 'WRONG'}`);
+      log(
+        `2. device ${deviceId}, last 10 minutes: ${found.length} readings from memory, device ${found.every((r) => r.device_id === deviceId) ? 'correct' : 'WRONG'}`,
+      );
     }
     const queriesForMemoryReads = readings.stats.queries - before;
     const fromDatabase = [];
-    for (const [deviceId, range] of [[3, lastTen], [2, { ge: new Date(now - 50 * MINUTE), lt: new Date(now - 40 * MINUTE) }]] as const) {
+    for (const [deviceId, range] of [
+      [3, lastTen],
+      [2, { ge: new Date(now - 50 * MINUTE), lt: new Date(now - 40 * MINUTE) }],
+    ] as const) {
       const found = await readings.getRecords({ index: 'deviceTime', deviceId, ...range });
       fromDatabase.push(found.length);
-      log(`3. device ${deviceId}, ${range.ge.toISOString().slice(11, 16)} to ${range.lt.toISOString().slice(11, 16)}: ${found.length} readings from the database (not cached)`);
+      log(
+        `3. device ${deviceId}, ${range.ge.toISOString().slice(11, 16)} to ${range.lt.toISOString().slice(11, 16)}: ${found.length} readings from the database (not cached)`,
+      );
     }
     log(`   ${queriesForMemoryReads} queries for the memory reads; ${readings.stats.readsFromDatabase} reads went to the database`);
     return { cachedReadings, fromMemory, fromDatabase, queriesForMemoryReads };

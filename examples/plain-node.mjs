@@ -1,9 +1,10 @@
 // Plain JavaScript, run with `node examples/plain-node.mjs` after `pnpm build`: the packages
 // import by name from their built output, with no TypeScript tooling.
+
+import { PGlite } from '@electric-sql/pglite';
 import { CachedTable, PrimaryKeyIndexes } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { PostgresAccess } from '@tablecache/postgres';
-import { PGlite } from '@electric-sql/pglite';
 
 const pglite = await PGlite.create();
 await pglite.exec("CREATE TABLE notes (id integer PRIMARY KEY, body text); INSERT INTO notes VALUES (1, 'hello'), (2, 'world')");

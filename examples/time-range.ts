@@ -6,12 +6,12 @@
  *   pnpm example:time-range                              # on embedded PGlite
  *   DATABASE_URL=postgres://... pnpm example:time-range  # on a server (schema tablecache_devices)
  */
-import { CachedTable, RangeIndexes, type Change } from '@tablecache/core';
+import { CachedTable, type Change, RangeIndexes } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { installTriggers, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
 import { sql } from 'kysely';
-import { runAsScript, type ExampleConnection } from './connect.js';
-import { CREATE_DEVICE_STATEMENTS, DEVICE_SCHEMA, deviceData, MINUTE, readingsFor, type DeviceDatabase } from './device-data.js';
+import { type ExampleConnection, runAsScript } from './connect.js';
+import { CREATE_DEVICE_STATEMENTS, DEVICE_SCHEMA, type DeviceDatabase, deviceData, MINUTE, readingsFor } from './device-data.js';
 
 export interface TimeRangeResult {
   /** Per slide: the window's first minute, the records in memory, the queries the slide sent. */
@@ -87,7 +87,9 @@ export async function runTimeRangeExample(
       }, options.tickMs ?? 100);
     });
     for (const slide of slides) {
-      log(`2. slid to ${slide.from.toISOString().slice(11, 16)}: ${slide.cached} readings in memory; the slide sent ${slide.queries} query, for the minute that entered`);
+      log(
+        `2. slid to ${slide.from.toISOString().slice(11, 16)}: ${slide.cached} readings in memory; the slide sent ${slide.queries} query, for the minute that entered`,
+      );
     }
 
     const recent = { index: 'range' as const, ge: new Date(now - 5 * MINUTE), lt: new Date(now + MINUTE) };
@@ -102,7 +104,12 @@ export async function runTimeRangeExample(
 
     const [moving] = await readings.getRecords(recent);
     const id = moving!.data_id;
-    await db.withSchema(DEVICE_SCHEMA).updateTable('device_data').set({ ts: new Date(now - 35 * MINUTE) }).where('data_id', '=', id).execute();
+    await db
+      .withSchema(DEVICE_SCHEMA)
+      .updateTable('device_data')
+      .set({ ts: new Date(now - 35 * MINUTE) })
+      .where('data_id', '=', id)
+      .execute();
     await readings.sync();
     const afterInRecent = (await readings.getRecords(recent)).some((r) => r.data_id === id);
     const afterInOld = (await readings.getRecords(old)).some((r) => r.data_id === id);

@@ -1,11 +1,19 @@
 import { CachedTable } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { installTriggers, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
-import { testBackends, type OpenBackend } from '@tablecache/testing';
+import { type OpenBackend, testBackends } from '@tablecache/testing';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { CREATE_SCHEMA_STATEMENTS, SCHEMA, userIndexes, usersCitiesMappings, usersJoin, WATCHED_TABLES, type Database } from './users-cities.js';
+import {
+  CREATE_SCHEMA_STATEMENTS,
+  type Database,
+  SCHEMA,
+  userIndexes,
+  usersCitiesMappings,
+  usersJoin,
+  WATCHED_TABLES,
+} from './users-cities.js';
 
 const S = SCHEMA;
 
@@ -72,7 +80,10 @@ for (const backend of testBackends()) {
         ['moving a user to another city', `UPDATE ${S}.users_cities SET city_id = 5 WHERE user_id = 7`],
         ['taking a city from a user', `DELETE FROM ${S}.users_cities WHERE user_id = 8`],
         ['truncating the user-city links', `TRUNCATE ${S}.users_cities`],
-        ['changing all three tables in one transaction', `BEGIN; UPDATE ${S}.users SET nickname = 'x' WHERE user_id = 1; UPDATE ${S}.cities SET name = 'c' WHERE city_id = 3; DELETE FROM ${S}.users_cities WHERE user_id = 9; COMMIT`],
+        [
+          'changing all three tables in one transaction',
+          `BEGIN; UPDATE ${S}.users SET nickname = 'x' WHERE user_id = 1; UPDATE ${S}.cities SET name = 'c' WHERE city_id = 3; DELETE FROM ${S}.users_cities WHERE user_id = 9; COMMIT`,
+        ],
         ['storing a 20 kB name', `UPDATE ${S}.users SET name = repeat('n', 20000) WHERE user_id = 10`],
       ];
 
@@ -84,7 +95,9 @@ for (const backend of testBackends()) {
 
       test('a rolled-back transaction changes nothing and refreshes nothing', async () => {
         const table = await start();
-        await database.exec(`BEGIN; UPDATE ${S}.cities SET name = 'never' WHERE city_id = 1; DELETE FROM ${S}.users WHERE user_id = 1; ROLLBACK`);
+        await database.exec(
+          `BEGIN; UPDATE ${S}.cities SET name = 'never' WHERE city_id = 1; DELETE FROM ${S}.users WHERE user_id = 1; ROLLBACK`,
+        );
         await expectSyncedWithDatabase(table);
         expect(table.stats.refreshes).toBe(0);
       });
@@ -110,7 +123,11 @@ for (const backend of testBackends()) {
           fc.record({ kind: fc.constant('moveUser' as const), id: fc.integer({ min: 1, max: 60 }), city: fc.integer({ min: 1, max: 5 }) }),
           fc.record({ kind: fc.constant('unlinkUser' as const), id: fc.integer({ min: 1, max: 60 }) }),
         );
-        const step = fc.record({ mutations: fc.array(mutation, { minLength: 1, maxLength: 4 }), inTransaction: fc.boolean(), readBetween: fc.boolean() });
+        const step = fc.record({
+          mutations: fc.array(mutation, { minLength: 1, maxLength: 4 }),
+          inTransaction: fc.boolean(),
+          readBetween: fc.boolean(),
+        });
         await fc.assert(
           fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 5 }), async (steps) => {
             const table = await start();
@@ -131,11 +148,14 @@ for (const backend of testBackends()) {
                         sql: `INSERT INTO ${S}.users_cities SELECT user_id, $2 FROM ${S}.users WHERE user_id = $1 ON CONFLICT (user_id) DO UPDATE SET city_id = $2`,
                         parameters: [m.id, m.city],
                       };
-                    case 'unlinkUser':
+                    default:
                       return { sql: `DELETE FROM ${S}.users_cities WHERE user_id = $1`, parameters: [m.id] };
                   }
                 });
-                if (inTransaction) await access.transaction(async (run) => { for (const statement of statements) await run(statement); });
+                if (inTransaction)
+                  await access.transaction(async (run) => {
+                    for (const statement of statements) await run(statement);
+                  });
                 else for (const statement of statements) await access.execute(statement);
                 // A read without sync may be stale, but must not break anything.
                 if (readBetween) await table.getRecords({ index: 'primaryKey', keys: [1, 2, 3] });

@@ -2,7 +2,7 @@
  * The schema the examples and the end-to-end tests share: users, cities, and which city each
  * user lives in, cached as one joined record per user.
  */
-import { PrimaryKeyIndexes, type Change, type PrimaryKeysSpec, type WatchOptions } from '@tablecache/core';
+import { type Change, PrimaryKeyIndexes, type PrimaryKeysSpec, type WatchOptions } from '@tablecache/core';
 import type { Kysely } from 'kysely';
 
 export const SCHEMA = 'tablecache_example';

@@ -1,5 +1,5 @@
-import { compareKeys, type HashKey, type Key } from '@tablecache/core';
 import { createRequire } from 'node:module';
+import { compareKeys, type HashKey, type Key } from '@tablecache/core';
 import { comparePrimaryKeys, type RangeEntry, type RangeStructure } from '@tablecache/local';
 
 // sorted-btree is CommonJS with `exports.default`; require() gives the same object under Node's

@@ -49,7 +49,13 @@ export function usersByIdTable(access: PostgresAccess) {
     queryAll: { sql: JOIN },
     querySome,
     range: {
-      byId: { score: (user: User) => user.user_id, query: (ge: number, lt: number) => ({ sql: `${JOIN} WHERE u.user_id >= $1 AND u.user_id < $2 ORDER BY u.user_id`, parameters: [ge, lt] }) },
+      byId: {
+        score: (user: User) => user.user_id,
+        query: (ge: number, lt: number) => ({
+          sql: `${JOIN} WHERE u.user_id >= $1 AND u.user_id < $2 ORDER BY u.user_id`,
+          parameters: [ge, lt],
+        }),
+      },
     },
   });
   return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'users by id' }));

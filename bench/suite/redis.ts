@@ -23,9 +23,21 @@ export async function connectRedis(url: string): Promise<Redis | string> {
   try {
     return await attempt();
   } catch (first) {
-    if (new URL(url).hostname !== '127.0.0.1' && new URL(url).hostname !== 'localhost') return `Redis at ${url} does not answer (${(first as Error).message})`;
+    if (new URL(url).hostname !== '127.0.0.1' && new URL(url).hostname !== 'localhost')
+      return `Redis at ${url} does not answer (${(first as Error).message})`;
     try {
-      await promisify(execFile)('redis-server', ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', new URL(url).port || '6379', '--save', '', '--appendonly', 'no']);
+      await promisify(execFile)('redis-server', [
+        '--daemonize',
+        'yes',
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        new URL(url).port || '6379',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+      ]);
       await new Promise((resolve) => setTimeout(resolve, 500));
       return await attempt();
     } catch (second) {

@@ -15,7 +15,14 @@ export function notRun(scenario: string, target: string, reason: string): Row {
 
 export function printTable(rows: readonly Row[]): void {
   const header = ['scenario', 'tablecache', 'baseline', 'ratio', 'target', 'met'];
-  const cells = rows.map((r) => [r.scenario, r.ours, r.baseline, r.ratio, r.target, r.met === 'not run' ? 'not run' : r.met ? 'yes' : 'NO']);
+  const cells = rows.map((r) => [
+    r.scenario,
+    r.ours,
+    r.baseline,
+    r.ratio,
+    r.target,
+    r.met === 'not run' ? 'not run' : r.met ? 'yes' : 'NO',
+  ]);
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c]!.length)));
   const line = (row: string[]) => `| ${row.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
   console.log(line(header));
@@ -24,7 +31,11 @@ export function printTable(rows: readonly Row[]): void {
 }
 
 export const rate = (opsPerSecond: number) =>
-  opsPerSecond >= 1e6 ? `${(opsPerSecond / 1e6).toFixed(2)} M/s` : opsPerSecond >= 1e3 ? `${(opsPerSecond / 1e3).toFixed(1)} k/s` : `${opsPerSecond.toFixed(0)}/s`;
+  opsPerSecond >= 1e6
+    ? `${(opsPerSecond / 1e6).toFixed(2)} M/s`
+    : opsPerSecond >= 1e3
+      ? `${(opsPerSecond / 1e3).toFixed(1)} k/s`
+      : `${opsPerSecond.toFixed(0)}/s`;
 export const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 0)} ms`;
 export const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
 export const times = (value: number) => `${value >= 100 ? value.toFixed(0) : value.toFixed(2)}×`;

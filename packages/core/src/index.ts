@@ -2,6 +2,7 @@ export type { Change, ChangeFeed, ChangeFeedEvent, ChangeOp, Row } from './chang
 export type { DbAccess } from './db-access/db-access.js';
 export {
   AlreadyLoadedError,
+  describeValue,
   InvalidKeyError,
   InvalidOptionsError,
   InvalidQueryError,
@@ -12,13 +13,12 @@ export {
   TablecacheError,
   UndefinedKeyError,
   UnknownIndexError,
-  describeValue,
 } from './errors/errors.js';
-export type { Adjustment, IndexSpec, Indexes, PrimaryKeysSpec } from './indexes/indexes.js';
+export type { Adjustment, Indexes, IndexSpec, PrimaryKeysSpec } from './indexes/indexes.js';
 export {
-  NamedIndexes,
   type AllRecordsSpec,
   type HashIndexDefinition,
+  NamedIndexes,
   type NamedIndexesOptions,
   type NamedIndexesSpec,
   type RangeIndexDefinition,
@@ -26,7 +26,7 @@ export {
 export { PrimaryKeyIndexes, type PrimaryKeyIndexesOptions, type PrimaryKeySpec } from './indexes/primary-key-indexes.js';
 export { RangeIndexes, type RangeIndexesOptions, type RangeIndexesSpec, type Score } from './indexes/range-indexes.js';
 export { Interval, mergeIntervals } from './interval/interval.js';
-export { assertKey, compareKeys, hashKey, type HashKey, type Key, type KeyPart } from './key/key.js';
+export { assertKey, compareKeys, type HashKey, hashKey, type Key, type KeyPart } from './key/key.js';
 export type { Query, RawQuery } from './query/query.js';
 export {
   PRIMARY_KEY_INDEX,

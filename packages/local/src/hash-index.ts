@@ -1,4 +1,4 @@
-import { assertKey, hashKey, type HashKey, type StorageIndexDefinition } from '@tablecache/core';
+import { assertKey, type HashKey, hashKey, type StorageIndexDefinition } from '@tablecache/core';
 
 /**
  * A hash or unique index: index key → primary keys. A unique index is a hash index whose sets

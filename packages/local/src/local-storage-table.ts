@@ -1,17 +1,17 @@
 import {
-  InvalidOptionsError,
-  TablecacheError,
-  UnknownIndexError,
   assertKey,
-  hashKey,
-  PRIMARY_KEY_INDEX,
   type HashKey,
+  hashKey,
+  InvalidOptionsError,
   type Key,
+  PRIMARY_KEY_INDEX,
   type ScratchSpace,
   type StorageIndexDefinition,
   type StorageLayout,
   type StorageRecordsSpec,
   type StorageTable,
+  TablecacheError,
+  UnknownIndexError,
 } from '@tablecache/core';
 import { HashIndex } from './hash-index.js';
 import { RangeIndex } from './range-index.js';
@@ -39,7 +39,8 @@ export class LocalStorageTable<R> implements StorageTable<R> {
       // rangeStructure chose between structures that sorted blocks have replaced.
       if (option !== 'name') throw new InvalidOptionsError(`LocalStorageTable has no option '${option}' (its only option is name)`);
     }
-    if (options.name !== undefined && typeof options.name !== 'string') throw new InvalidOptionsError(`name must be a string; got ${typeof options.name}`);
+    if (options.name !== undefined && typeof options.name !== 'string')
+      throw new InvalidOptionsError(`name must be a string; got ${typeof options.name}`);
     this.#layout = layout;
     this.name = options.name ?? 'table';
     this.#indexes = new Map(
@@ -88,7 +89,9 @@ export class LocalStorageTable<R> implements StorageTable<R> {
     const records: R[] = [];
     if (spec.kind === 'range' || index.kind === 'range') {
       if (spec.kind !== 'range' || index.kind !== 'range') {
-        throw new TablecacheError(`index '${spec.index}' is ${index.kind === 'range' ? 'a range index: read it by intervals' : 'not a range index: read it by keys'}`);
+        throw new TablecacheError(
+          `index '${spec.index}' is ${index.kind === 'range' ? 'a range index: read it by intervals' : 'not a range index: read it by keys'}`,
+        );
       }
       const found = index.records(spec.intervals);
       return filter === undefined ? found : found.filter(filter);

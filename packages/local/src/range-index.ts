@@ -1,4 +1,4 @@
-import { assertKey, mergeIntervals, type HashKey, type Interval, type Key, type StorageIndexDefinition } from '@tablecache/core';
+import { assertKey, type HashKey, type Interval, type Key, mergeIntervals, type StorageIndexDefinition } from '@tablecache/core';
 import type { RangeStructure } from './range/range-structure.js';
 import { SortedBlocksRange } from './range/sorted-blocks-range.js';
 

@@ -1,6 +1,7 @@
-import { CachedTable, PrimaryKeyIndexes, type DbAccess } from '@tablecache/core';
+import { CachedTable, type DbAccess, PrimaryKeyIndexes } from '@tablecache/core';
+import { readWhile } from '@tablecache/core/testing';
 import { LocalStorageTable } from '@tablecache/local';
-import { readWhile, testBackends, type OpenBackend } from '@tablecache/testing';
+import { type OpenBackend, testBackends } from '@tablecache/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { PostgresAccess } from './postgres-access.js';

@@ -1,5 +1,5 @@
 import { InvalidOptionsError, InvalidQueryError } from '@tablecache/core';
-import { testBackends, type OpenBackend } from '@tablecache/testing';
+import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -168,7 +168,10 @@ describe.skipIf(!server?.available)('PostgresAccess with connections of its own 
       for await (const row of access.getRecords<{ id: number }>(failing)) received.push(row.id);
     }).rejects.toThrow(/division by zero/);
     expect(received).toEqual([1, 2, 3, 4, 5, 6, 7]);
-    expect(await collect(access.getRecords(kysely.selectFrom('items').select('id').where('id', '<', 3).orderBy('id')))).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(await collect(access.getRecords(kysely.selectFrom('items').select('id').where('id', '<', 3).orderBy('id')))).toEqual([
+      { id: 1 },
+      { id: 2 },
+    ]);
     await access.close();
     expect(await kysely.selectFrom('items').select('id').where('id', '=', 1).execute()).toEqual([{ id: 1 }]);
     await kysely.destroy();
@@ -201,7 +204,9 @@ describe('PostgresAccess options', () => {
   });
 
   test('two connection options are rejected with InvalidOptionsError naming both', () => {
-    expect(() => new PostgresAccess({ connectionString: 'postgres://x', pool: new pg.Pool() } as never)).toThrow(/connectionString and pool/);
+    expect(() => new PostgresAccess({ connectionString: 'postgres://x', pool: new pg.Pool() } as never)).toThrow(
+      /connectionString and pool/,
+    );
   });
 
   test('a batch size that is not a positive integer is rejected', () => {
@@ -221,10 +226,15 @@ describe.skipIf(!server?.available)('PostgresAccess when the server ends its con
   test('an idle connection ended by the server is reported, not thrown, and the next query reconnects', async () => {
     const database = await server!.open();
     const errors: unknown[] = [];
-    const access = new PostgresAccess({ connectionString: (database.connection as { connectionString: string }).connectionString, onIdleError: (error) => errors.push(error) });
+    const access = new PostgresAccess({
+      connectionString: (database.connection as { connectionString: string }).connectionString,
+      onIdleError: (error) => errors.push(error),
+    });
     try {
       expect(await collect(access.getRecords({ sql: 'SELECT 1 AS one' }))).toEqual([{ one: 1 }]);
-      await database.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''");
+      await database.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''",
+      );
       await until(() => errors.length > 0);
       expect(await collect(access.getRecords({ sql: 'SELECT 2 AS two' }))).toEqual([{ two: 2 }]);
     } finally {
@@ -233,7 +243,7 @@ describe.skipIf(!server?.available)('PostgresAccess when the server ends its con
     }
   });
 
-  test('close waits for a stream its consumer left, so every connection is back in the caller\'s pool', async () => {
+  test("close waits for a stream its consumer left, so every connection is back in the caller's pool", async () => {
     const database = await server!.open();
     const pool = new pg.Pool({ connectionString: (database.connection as { connectionString: string }).connectionString });
     const access = new PostgresAccess({ pool, batchSize: 1 });

@@ -1,5 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { InvalidOptionsError, type DbAccess, type Query } from '@tablecache/core';
+import { type DbAccess, InvalidOptionsError, type Query } from '@tablecache/core';
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
@@ -79,9 +79,11 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
       this.#pool = pool;
       this.#ownedPool = undefined;
       // kysely ends the pool it is given when destroyed; the caller's pool is not ours to end.
-      this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({
+      this.kysely = new Kysely<DB>({
+        dialect: new PostgresDialect({
           pool: { options: pool.options, connect: () => pool.connect(), end: async () => {} },
-        }) });
+        }),
+      });
       this.#ownsKysely = true;
     } else {
       if (typeof options.connectionString !== 'string' || options.connectionString === '') {
@@ -89,7 +91,8 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
       }
       const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10 });
       // Without a listener, an idle client's error would be thrown as an unhandled 'error' event.
-      const onIdleError = options.onIdleError ?? ((error: unknown) => console.warn('tablecache: an idle database connection failed:', error));
+      const onIdleError =
+        options.onIdleError ?? ((error: unknown) => console.warn('tablecache: an idle database connection failed:', error));
       pool.on('error', onIdleError);
       this.#pool = pool;
       this.#ownedPool = pool;
@@ -110,7 +113,9 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     return readAhead<R>((push, signal) => {
       const pool = this.#pool;
       const stream =
-        pool !== undefined ? this.#portalStream(pool, sql, parameters, push, signal) : this.#declaredCursorStream(sql, parameters, push, signal);
+        pool !== undefined
+          ? this.#portalStream(pool, sql, parameters, push, signal)
+          : this.#declaredCursorStream(sql, parameters, push, signal);
       const settled = stream.then(
         () => undefined,
         () => undefined,
@@ -122,7 +127,12 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
   }
 
   /** A stream through DECLARE/FETCH in a transaction, for a kysely instance or PGlite (no pg pool to take a client from). */
-  #declaredCursorStream<R>(sql: string, parameters: readonly unknown[], push: (batch: readonly R[]) => void, signal: AbortSignal): Promise<void> {
+  #declaredCursorStream<R>(
+    sql: string,
+    parameters: readonly unknown[],
+    push: (batch: readonly R[]) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
     const batchSize = this.batchSize;
     return this.#transaction(async (execute) => {
       // Every row will be read: plan for all of them, as for a plain query, not for the first
@@ -141,7 +151,13 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
    * A stream through an unnamed portal (pg-cursor: Bind, then Execute with a row limit): one
    * snapshot, planned like the plain query, with less overhead per batch than DECLARE/FETCH.
    */
-  async #portalStream<R>(pool: pg.Pool, sql: string, parameters: readonly unknown[], push: (batch: readonly R[]) => void, signal: AbortSignal): Promise<void> {
+  async #portalStream<R>(
+    pool: pg.Pool,
+    sql: string,
+    parameters: readonly unknown[],
+    push: (batch: readonly R[]) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
     const client = await pool.connect();
     let failure: Error | undefined;
     try {

@@ -9,9 +9,11 @@ export type TransactionRunner = <T>(work: (execute: Execute) => Promise<T>) => P
 
 export function kyselyTransactions<DB>(kysely: Kysely<DB>): TransactionRunner {
   return (work) =>
-    kysely.transaction().execute((trx) =>
-      work(async (sql, parameters) => (await trx.executeQuery(CompiledQuery.raw(sql, [...parameters]))).rows as unknown[]),
-    );
+    kysely
+      .transaction()
+      .execute((trx) =>
+        work(async (sql, parameters) => (await trx.executeQuery(CompiledQuery.raw(sql, [...parameters]))).rows as unknown[]),
+      );
 }
 
 /**
@@ -20,6 +22,5 @@ export function kyselyTransactions<DB>(kysely: Kysely<DB>): TransactionRunner {
  * directly.
  */
 export function pgliteTransactions(pglite: PGlite): TransactionRunner {
-  return (work) =>
-    pglite.transaction((tx) => work(async (sql, parameters) => (await tx.query(sql, [...parameters])).rows as unknown[]));
+  return (work) => pglite.transaction((tx) => work(async (sql, parameters) => (await tx.query(sql, [...parameters])).rows as unknown[]));
 }

@@ -2,11 +2,11 @@ import {
   hashKey,
   Interval,
   InvalidKeyError,
+  type StorageLayout,
+  type StorageTable,
   TablecacheError,
   UndefinedKeyError,
   UnknownIndexError,
-  type StorageLayout,
-  type StorageTable,
 } from '@tablecache/core';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -86,7 +86,12 @@ export function describeStorageTableConformance(name: string, create: StorageFac
 
     test('reading all gives every record, and a filter selects among them', () => {
       const table = fresh(item(1, 'a'), item(2, 'b'), item(3, 'a'));
-      expect(table.getRecords({ kind: 'all' }).map((r) => r.id).sort()).toEqual([1, 2, 3]);
+      expect(
+        table
+          .getRecords({ kind: 'all' })
+          .map((r) => r.id)
+          .sort(),
+      ).toEqual([1, 2, 3]);
       expect(table.getRecords({ kind: 'all', filter: (r) => r.group === 'b' })).toEqual([item(2, 'b')]);
     });
 
@@ -118,15 +123,26 @@ export function describeStorageTableConformance(name: string, create: StorageFac
     });
 
     test('Date and tuple scores compare by time and element by element', () => {
-      const byDate = create<{ id: number; at: Date }>({ primaryKey: (r) => r.id, storageIndexes: { at: { kind: 'range', key: (r) => r.at } } });
+      const byDate = create<{ id: number; at: Date }>({
+        primaryKey: (r) => r.id,
+        storageIndexes: { at: { kind: 'range', key: (r) => r.at } },
+      });
       byDate.put({ id: 1, at: new Date(2000) });
       byDate.put({ id: 2, at: new Date(1000) });
-      expect(byDate.getRecords({ kind: 'range', index: 'at', intervals: [new Interval(new Date(0), new Date(1500))] }).map((r) => r.id)).toEqual([2]);
+      expect(
+        byDate.getRecords({ kind: 'range', index: 'at', intervals: [new Interval(new Date(0), new Date(1500))] }).map((r) => r.id),
+      ).toEqual([2]);
       const byTuple = create<{ id: number; device: string; t: number }>({
         primaryKey: (r) => r.id,
         storageIndexes: { deviceTime: { kind: 'range', key: (r) => [r.device, r.t] } },
       });
-      for (const [id, device, t] of [[1, 'a', 5], [2, 'b', 1], [3, 'a', 1], [4, 'a', 9]] as const) byTuple.put({ id, device, t });
+      for (const [id, device, t] of [
+        [1, 'a', 5],
+        [2, 'b', 1],
+        [3, 'a', 1],
+        [4, 'a', 9],
+      ] as const)
+        byTuple.put({ id, device, t });
       const aFrom1To6 = { kind: 'range' as const, index: 'deviceTime', intervals: [new Interval(['a', 1], ['a', 6])] };
       expect(byTuple.getRecords(aFrom1To6).map((r) => r.id)).toEqual([3, 1]);
     });
@@ -216,7 +232,12 @@ export function describeStorageTableConformance(name: string, create: StorageFac
       expect(() => scratch.put({ id: 3, group: undefined, email: 'x', rank: 3 } as unknown as Item)).toThrow(UndefinedKeyError);
       scratch.put(item(4));
       scratch.commit();
-      expect(table.getRecords({ kind: 'all' }).map((r) => r.id).sort()).toEqual([2, 4]);
+      expect(
+        table
+          .getRecords({ kind: 'all' })
+          .map((r) => r.id)
+          .sort(),
+      ).toEqual([2, 4]);
     });
 
     test('a scratch space commits only once', () => {
@@ -280,7 +301,11 @@ export function describeStorageTableConformance(name: string, create: StorageFac
               model.has(id) ? [model.get(id)] : [],
             );
           }
-          for (const [ge, lt] of [[0, 21], [3, 9], [10, 11]] as const) {
+          for (const [ge, lt] of [
+            [0, 21],
+            [3, 9],
+            [10, 11],
+          ] as const) {
             const expected = [...model.values()].filter((r) => r.rank >= ge && r.rank < lt).sort((a, b) => a.rank - b.rank || a.id - b.id);
             expect(table.getRecords(between(ge, lt))).toEqual(expected);
           }

@@ -21,9 +21,7 @@ export class UnknownIndexError extends TablecacheError {
     readonly index: unknown,
     readonly knownIndexes: readonly string[],
   ) {
-    super(
-      `unknown index ${describeValue(index)}; this table has ${knownIndexes.map((n) => `'${n}'`).join(', ')}`,
-    );
+    super(`unknown index ${describeValue(index)}; this table has ${knownIndexes.map((n) => `'${n}'`).join(', ')}`);
   }
 }
 
@@ -61,9 +59,7 @@ export class UndefinedKeyError extends InvalidKeyError {
 export class AlreadyLoadedError extends TablecacheError {
   override name = 'AlreadyLoadedError';
   constructor(readonly table: string) {
-    super(
-      `table '${table}' is already loaded or loading; use adjust() to change what it caches`,
-    );
+    super(`table '${table}' is already loaded or loading; use adjust() to change what it caches`);
   }
 }
 

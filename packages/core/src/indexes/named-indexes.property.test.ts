@@ -1,8 +1,7 @@
-import { LocalStorageTable } from '@tablecache/local';
-import { InjectedFailures, MemoryDatabase } from '@tablecache/testing';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { CachedTable } from '../table/cached-table.js';
+import { InjectedFailures, MapStorageTable, MemoryDatabase } from '../testing/index.js';
 import { NamedIndexes } from './named-indexes.js';
 
 interface Member {
@@ -30,7 +29,13 @@ const operation = fc.oneof(
   fc.record({ op: fc.constant('failNextQuery' as const), afterRows: fc.integer({ min: 0, max: 3 }) }),
 );
 
-type Change = { readonly id: number; readonly city: number; readonly joined: number; readonly remove: boolean; readonly via: 'city' | 'joined' | 'primaryKey' };
+type Change = {
+  readonly id: number;
+  readonly city: number;
+  readonly joined: number;
+  readonly remove: boolean;
+  readonly via: 'city' | 'joined' | 'primaryKey';
+};
 
 /**
  * How a change is announced. `watcher`: the specs of the old and the new row, as old and new
@@ -60,10 +65,20 @@ describe.each(announcing)('changes announced %s style, through any one index', (
             primaryKey: (m: Member) => m.id,
             queryAll: db.queryAll,
             querySome: db.querySome,
-            hash: { byCity: { key: (m: Member) => m.city, query: (keys: readonly number[]) => db.where(`city in ${keys}`, (m) => keys.includes(m.city)) } },
-            range: { byJoined: { score: (m: Member) => m.joined, query: (ge: number, lt: number) => db.where(`joined in [${ge}, ${lt})`, (m) => m.joined >= ge && m.joined < lt) } },
+            hash: {
+              byCity: {
+                key: (m: Member) => m.city,
+                query: (keys: readonly number[]) => db.where(`city in ${keys}`, (m) => keys.includes(m.city)),
+              },
+            },
+            range: {
+              byJoined: {
+                score: (m: Member) => m.joined,
+                query: (ge: number, lt: number) => db.where(`joined in [${ge}, ${lt})`, (m) => m.joined >= ge && m.joined < lt),
+              },
+            },
           });
-          const table = new CachedTable(indexes, db, new LocalStorageTable(indexes));
+          const table = new CachedTable(indexes, db, new MapStorageTable(indexes));
           const failures = new InjectedFailures(db);
           const tolerate = <T>(work: Promise<T>) => failures.tolerate(work);
           const byId = (a: Member, b: Member) => a.id - b.id;
@@ -80,7 +95,11 @@ describe.each(announcing)('changes announced %s style, through any one index', (
                   ? { index: 'byJoined' as const, ge: m.joined, lt: m.joined + 1 }
                   : { index: 'primaryKey' as const, keys: [m.id] };
             const olds = before === undefined ? [] : [spec(before)];
-            const news = newByPrimaryKey ? (after === undefined ? [] : [{ index: 'primaryKey' as const, keys: [c.id] }]) : [...olds, ...(after === undefined ? [] : [spec(after)])];
+            const news = newByPrimaryKey
+              ? after === undefined
+                ? []
+                : [{ index: 'primaryKey' as const, keys: [c.id] }]
+              : [...olds, ...(after === undefined ? [] : [spec(after)])];
             table.invalidateRecords(olds, news);
           };
           const expectCityRead = (c: number, records: readonly Member[] | undefined) => {

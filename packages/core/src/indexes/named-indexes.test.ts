@@ -1,8 +1,7 @@
-import { LocalStorageTable } from '@tablecache/local';
-import { MemoryDatabase } from '@tablecache/testing';
 import { describe, expect, expectTypeOf, test } from 'vitest';
 import { MalformedSpecError } from '../errors/errors.js';
 import { CachedTable } from '../table/cached-table.js';
+import { MapStorageTable, MemoryDatabase } from '../testing/index.js';
 import { NamedIndexes } from './named-indexes.js';
 
 interface Member {
@@ -12,7 +11,12 @@ interface Member {
   readonly team: readonly [string, number];
 }
 
-const member = (id: number, city = id % 3, joined = id * 10, team: readonly [string, number] = ['t', id % 2]): Member => ({ id, city, joined, team });
+const member = (id: number, city = id % 3, joined = id * 10, team: readonly [string, number] = ['t', id % 2]): Member => ({
+  id,
+  city,
+  joined,
+  team,
+});
 const sorted = (records: readonly Member[]) => [...records].sort((a, b) => a.id - b.id);
 
 function members() {
@@ -24,13 +28,19 @@ function members() {
     querySome: db.querySome,
     hash: {
       byCity: { key: (m: Member) => m.city, query: (cities) => db.where(`city in ${cities}`, (m) => cities.includes(m.city)) },
-      byTeam: { key: (m: Member) => m.team, query: (teams) => db.where(`team in ${JSON.stringify(teams)}`, (m) => teams.some((t) => t[0] === m.team[0] && t[1] === m.team[1])) },
+      byTeam: {
+        key: (m: Member) => m.team,
+        query: (teams) => db.where(`team in ${JSON.stringify(teams)}`, (m) => teams.some((t) => t[0] === m.team[0] && t[1] === m.team[1])),
+      },
     },
     range: {
-      byJoined: { score: (m: Member) => m.joined, query: (ge, lt) => db.where(`joined in [${ge}, ${lt})`, (m) => m.joined >= ge && m.joined < lt) },
+      byJoined: {
+        score: (m: Member) => m.joined,
+        query: (ge, lt) => db.where(`joined in [${ge}, ${lt})`, (m) => m.joined >= ge && m.joined < lt),
+      },
     },
   });
-  const table = new CachedTable(indexes, db, new LocalStorageTable(indexes));
+  const table = new CachedTable(indexes, db, new MapStorageTable(indexes));
   return { db, table };
 }
 
@@ -55,7 +65,13 @@ describe('several indexes on one table', () => {
     db.set(member(4, 2, 115, ['u', 0]));
     table.invalidateRecords([{ index: 'primaryKey', keys: [4] }]);
     expect(sorted(await table.getRecords({ index: 'byCity', keys: [1] }))).toEqual([1, 7, 10].map((id) => member(id)));
-    expect(sorted(await table.getRecords({ index: 'byCity', keys: [2] }))).toEqual([member(2), member(4, 2, 115, ['u', 0]), member(5), member(8), member(11)]);
+    expect(sorted(await table.getRecords({ index: 'byCity', keys: [2] }))).toEqual([
+      member(2),
+      member(4, 2, 115, ['u', 0]),
+      member(5),
+      member(8),
+      member(11),
+    ]);
     expect((await table.getRecords({ index: 'byJoined', ge: 100, lt: 200 })).map((m) => m.id)).toEqual([10, 11, 4]);
     expect(await table.getRecords({ index: 'byTeam', keys: [['u', 0]] })).toEqual([member(4, 2, 115, ['u', 0])]);
     expect(db.queries).toHaveLength(1);
@@ -114,7 +130,7 @@ describe('several indexes on one table', () => {
       primaryKey: (m: Member) => m.id,
       hash: { byCity: { key: (m: Member) => m.city, query: (cities) => db.where(`city in ${cities}`, (m) => cities.includes(m.city)) } },
     });
-    const table = new CachedTable(indexes, db, new LocalStorageTable(indexes), { maxKeysPerQuery: 2 });
+    const table = new CachedTable(indexes, db, new MapStorageTable(indexes), { maxKeysPerQuery: 2 });
     await table.load({ index: 'byCity', keys: [0, 1, 2] });
     db.queries.length = 0;
     table.invalidateRecords([{ index: 'byCity', keys: [0, 1, 2] }]);
@@ -192,13 +208,15 @@ describe('several indexes on one table', () => {
 
   test('specs are typed per index', () => {
     const { table } = members();
-    expectTypeOf(table.getRecords).parameter(0).toEqualTypeOf<
-      | { readonly index: 'primaryKey'; readonly all: true }
-      | { readonly index: 'primaryKey'; readonly keys: readonly number[] }
-      | { readonly index: 'byCity'; readonly keys: readonly number[] }
-      | { readonly index: 'byTeam'; readonly keys: readonly (readonly [string, number])[] }
-      | { readonly index: 'byJoined'; readonly ge: number; readonly lt: number }
-    >();
+    expectTypeOf(table.getRecords)
+      .parameter(0)
+      .toEqualTypeOf<
+        | { readonly index: 'primaryKey'; readonly all: true }
+        | { readonly index: 'primaryKey'; readonly keys: readonly number[] }
+        | { readonly index: 'byCity'; readonly keys: readonly number[] }
+        | { readonly index: 'byTeam'; readonly keys: readonly (readonly [string, number])[] }
+        | { readonly index: 'byJoined'; readonly ge: number; readonly lt: number }
+      >();
     // @ts-expect-error: cities are numbers
     void (() => table.getRecords({ index: 'byCity', keys: ['x'] }));
     // @ts-expect-error: byJoined is read by ge and lt

@@ -1,6 +1,6 @@
 import { MalformedSpecError, UnknownIndexError } from '../errors/errors.js';
 import { Interval, mergeIntervals } from '../interval/interval.js';
-import { assertKey, compareKeys, hashKey, isPlainKey, type HashKey, type Key } from '../key/key.js';
+import { assertKey, compareKeys, type HashKey, hashKey, isPlainKey, type Key } from '../key/key.js';
 import type { Query } from '../query/query.js';
 import { PRIMARY_KEY_INDEX, type StorageIndexDefinition, type StorageRecordsSpec } from '../storage/storage-table.js';
 import type { Adjustment, Indexes, PrimaryKeysSpec } from './indexes.js';
@@ -39,7 +39,12 @@ export interface NamedIndexesOptions<R, K extends Key, H extends Record<string, 
  * The specs of a `NamedIndexes`: one shape per kind of index, keyed and scored by its types. `A`
  * is `AllRecordsSpec` when the table can load everything, `never` when it cannot.
  */
-export type NamedIndexesSpec<K extends Key, H extends Record<string, Key>, G extends Record<string, Key>, A extends AllRecordsSpec = AllRecordsSpec> =
+export type NamedIndexesSpec<
+  K extends Key,
+  H extends Record<string, Key>,
+  G extends Record<string, Key>,
+  A extends AllRecordsSpec = AllRecordsSpec,
+> =
   | A
   | PrimaryKeysSpec<K>
   | { readonly [N in keyof H & string]: { readonly index: N; readonly keys: readonly H[N][] } }[keyof H & string]
@@ -104,12 +109,15 @@ export class NamedIndexes<
     }
     const { index } = spec as { index?: unknown };
     if (index === PRIMARY_KEY_INDEX && 'all' in spec) {
-      if (spec.all !== true || !hasOnly(spec, 'all')) throw new MalformedSpecError(spec, 'the spec for every record is exactly { index: "primaryKey", all: true }');
-      if (this.#options.queryAll === undefined) throw new MalformedSpecError(spec, 'this table has no queryAll, so it cannot load or read everything');
+      if (spec.all !== true || !hasOnly(spec, 'all'))
+        throw new MalformedSpecError(spec, 'the spec for every record is exactly { index: "primaryKey", all: true }');
+      if (this.#options.queryAll === undefined)
+        throw new MalformedSpecError(spec, 'this table has no queryAll, so it cannot load or read everything');
       return;
     }
     if (typeof index === 'string' && this.#range.has(index)) {
-      if (!('ge' in spec) || !('lt' in spec) || !hasOnly(spec, 'ge', 'lt')) throw new MalformedSpecError(spec, `index '${index}' is a range index: its specs are exactly { index, ge, lt }`);
+      if (!('ge' in spec) || !('lt' in spec) || !hasOnly(spec, 'ge', 'lt'))
+        throw new MalformedSpecError(spec, `index '${index}' is a range index: its specs are exactly { index, ge, lt }`);
       const { ge, lt } = spec as RangeSpec;
       if (!isPlainKey(ge) || !isPlainKey(lt) || typeof ge !== typeof lt) {
         assertKey(ge, `ge of the spec`);
@@ -119,7 +127,8 @@ export class NamedIndexes<
       if (compareKeys(ge, lt) > 0) throw new MalformedSpecError(spec, 'ge must not be greater than lt');
       return;
     }
-    if (index !== PRIMARY_KEY_INDEX && (typeof index !== 'string' || !this.#hash.has(index))) throw new UnknownIndexError(index, this.indexNames);
+    if (index !== PRIMARY_KEY_INDEX && (typeof index !== 'string' || !this.#hash.has(index)))
+      throw new UnknownIndexError(index, this.indexNames);
     const keys = (spec as { keys?: unknown }).keys;
     if (!Array.isArray(keys) || !hasOnly(spec, 'keys')) {
       throw new MalformedSpecError(spec, `index '${index}' is read by keys: its specs are exactly { index, keys: [...] }`);
@@ -146,8 +155,14 @@ export class NamedIndexes<
     const wanted = new Interval<Key>(spec.ge as Key, spec.lt as Key);
     const window = coverage.window;
     if (!wanted.intersects(window)) return undefined;
-    const inside = new Interval<Key>(compareKeys(wanted.ge, window.ge) > 0 ? wanted.ge : window.ge, compareKeys(wanted.lt, window.lt) < 0 ? wanted.lt : window.lt);
-    const piece = (interval: Interval, covered: boolean) => ({ spec: this.#spec({ index: spec.index, ge: interval.ge, lt: interval.lt }), covered });
+    const inside = new Interval<Key>(
+      compareKeys(wanted.ge, window.ge) > 0 ? wanted.ge : window.ge,
+      compareKeys(wanted.lt, window.lt) < 0 ? wanted.lt : window.lt,
+    );
+    const piece = (interval: Interval, covered: boolean) => ({
+      spec: this.#spec({ index: spec.index, ge: interval.ge, lt: interval.lt }),
+      covered,
+    });
     return [
       ...(compareKeys(wanted.ge, inside.ge) < 0 ? [piece(new Interval(wanted.ge, inside.ge), false)] : []),
       piece(inside, true),
@@ -296,4 +311,3 @@ function kindOf(key: Key): string {
   if (key instanceof Date) return 'Date';
   return typeof key === 'bigint' ? 'number' : typeof key;
 }
-

@@ -1,9 +1,8 @@
-import { LocalStorageTable } from '@tablecache/local';
-import { MemoryDatabase } from '@tablecache/testing';
 import { describe, expect, test } from 'vitest';
 import { InvalidKeyError, MalformedSpecError, UndefinedKeyError, UnknownIndexError } from '../errors/errors.js';
-import { NamedIndexes } from './named-indexes.js';
 import { CachedTable } from '../table/cached-table.js';
+import { MapStorageTable, MemoryDatabase } from '../testing/index.js';
+import { NamedIndexes } from './named-indexes.js';
 import { RangeIndexes, type RangeIndexesSpec } from './range-indexes.js';
 
 interface Reading {
@@ -25,7 +24,7 @@ function readings(options: { querySome?: boolean } = {}) {
     queryRange: (ge, lt) => db.where(`ts in [${ge}, ${lt})`, (r) => r.ts >= ge && r.ts < lt),
     ...(options.querySome !== false && { querySome: db.querySome }),
   });
-  const table = new CachedTable(indexes, db, new LocalStorageTable(indexes));
+  const table = new CachedTable(indexes, db, new MapStorageTable(indexes));
   return { db, table };
 }
 
@@ -184,7 +183,7 @@ describe('range indexes', () => {
       score: (r) => r.at,
       queryRange: (ge, lt) => db.where(`at in [${ge.getTime()}, ${lt.getTime()})`, (r) => r.at >= ge && r.at < lt),
     });
-    const dated = new CachedTable(byDate, db, new LocalStorageTable(byDate));
+    const dated = new CachedTable(byDate, db, new MapStorageTable(byDate));
     await dated.load({ index: 'range', ge: new Date(1000), lt: new Date(4000) });
     expect((await dated.getRecords({ index: 'range', ge: new Date(2000), lt: new Date(4000) })).map((r) => r.id)).toEqual([2, 3]);
     const byBig = new RangeIndexes({
@@ -192,7 +191,7 @@ describe('range indexes', () => {
       score: (r) => r.big,
       queryRange: (ge, lt) => db.where(`big in [${ge}, ${lt})`, (r) => r.big >= ge && r.big < lt),
     });
-    const big = new CachedTable(byBig, db, new LocalStorageTable(byBig));
+    const big = new CachedTable(byBig, db, new MapStorageTable(byBig));
     await big.load({ index: 'range', ge: 0n, lt: 3n * 10n ** 20n });
     expect((await big.getRecords({ index: 'range', ge: 10n ** 20n, lt: 3n * 10n ** 20n })).map((r) => r.id)).toEqual([1, 2]);
   });
@@ -248,9 +247,11 @@ describe('adjusting under concurrency and failure', () => {
     const indexes = new NamedIndexes({
       primaryKey: (r: { id: number; ts: number; city: number | null }) => r.id,
       hash: { byCity: { key: (r) => r.city as number, query: () => db.queryAll } },
-      range: { time: { score: (r) => r.ts, query: (ge: number, lt: number) => db.where(`ts in [${ge}, ${lt})`, (r) => r.ts >= ge && r.ts < lt) } },
+      range: {
+        time: { score: (r) => r.ts, query: (ge: number, lt: number) => db.where(`ts in [${ge}, ${lt})`, (r) => r.ts >= ge && r.ts < lt) },
+      },
     });
-    const table = new CachedTable(indexes, db, new LocalStorageTable(indexes));
+    const table = new CachedTable(indexes, db, new MapStorageTable(indexes));
     await table.load({ index: 'time', ge: 0, lt: 10 });
     await expect(table.adjust({ index: 'time', ge: 5, lt: 15 })).rejects.toThrow(UndefinedKeyError);
     db.queries.length = 0;

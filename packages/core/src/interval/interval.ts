@@ -23,12 +23,7 @@ export class Interval<T = Key> {
   }
 
   intersects(other: Interval<T>): boolean {
-    return (
-      !this.isEmpty &&
-      !other.isEmpty &&
-      compareKeys(this.ge, other.lt) < 0 &&
-      compareKeys(other.ge, this.lt) < 0
-    );
+    return !this.isEmpty && !other.isEmpty && compareKeys(this.ge, other.lt) < 0 && compareKeys(other.ge, this.lt) < 0;
   }
 
   covers(other: Interval<T>): boolean {

@@ -61,7 +61,7 @@ function keyProblem(value: unknown, inTuple: boolean): string | undefined {
  * paths test this first and call `assertKey` only for the rest).
  */
 export function isPlainKey(value: unknown): value is string | number {
-  return typeof value === 'string' || (typeof value === 'number' && value === value);
+  return typeof value === 'string' || (typeof value === 'number' && !Number.isNaN(value));
 }
 
 /** Throws the typed error for a value that cannot be a key; `where` says whose key it is. */

@@ -1,5 +1,3 @@
-import { LocalStorageTable } from '@tablecache/local';
-import { readWhile } from '@tablecache/testing';
 import { describe, expect, test } from 'vitest';
 import {
   AlreadyLoadedError,
@@ -12,8 +10,9 @@ import {
   UnknownIndexError,
 } from '../errors/errors.js';
 import { PrimaryKeyIndexes, type PrimaryKeySpec } from '../indexes/primary-key-indexes.js';
+import { MapStorageTable, readWhile } from '../testing/index.js';
 import { CachedTable } from './cached-table.js';
-import { all, keys, user, usersTable as setup, type User } from './users.fixture.js';
+import { all, keys, usersTable as setup, type User, user } from './users.fixture.js';
 
 /**
  * Whether one read during a rewrite of the even ids (v1 → v2) was whole: every wanted record, in
@@ -391,7 +390,9 @@ describe('refresh under concurrency and failure', () => {
       async () => {
         const records = await table.getRecords(all);
         const versions = new Set(records.map((r) => r.name));
-        return records.length === ids.length && versions.size === 1 ? undefined : `${records.length} records, versions ${[...versions].join(',')}`;
+        return records.length === ids.length && versions.size === 1
+          ? undefined
+          : `${records.length} records, versions ${[...versions].join(',')}`;
       },
     );
     expect(problems).toEqual([]);
@@ -569,8 +570,12 @@ describe('peeking by primary key', () => {
         yield user(2) as R;
       },
     };
-    const indexes = new PrimaryKeyIndexes<User, number>({ primaryKey: (u) => u.id, queryAll: { sql: 'all' }, querySome: () => ({ sql: 'some' }) });
-    const table = new CachedTable(indexes, db, new LocalStorageTable(indexes));
+    const indexes = new PrimaryKeyIndexes<User, number>({
+      primaryKey: (u) => u.id,
+      queryAll: { sql: 'all' },
+      querySome: () => ({ sql: 'some' }),
+    });
+    const table = new CachedTable(indexes, db, new MapStorageTable(indexes));
     const loading = table.load(all);
     await new Promise((resolve) => setImmediate(resolve)); // user 1 is stored
     expect(table.peek(1)).toBeUndefined();

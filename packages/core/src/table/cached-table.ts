@@ -1,16 +1,16 @@
 import type { ChangeFeed } from '../change-feed/change-feed.js';
 import type { DbAccess } from '../db-access/db-access.js';
-import {
-  AlreadyLoadedError,
-  MalformedSpecError,
-  NotLoadedError,
-  RecordNotFoundError,
-  TableClosedError,
-} from '../errors/errors.js';
-import type { IndexSpec, Indexes, PrimaryKeysSpec } from '../indexes/indexes.js';
+import { AlreadyLoadedError, MalformedSpecError, NotLoadedError, RecordNotFoundError, TableClosedError } from '../errors/errors.js';
+import type { Indexes, IndexSpec, PrimaryKeysSpec } from '../indexes/indexes.js';
 import { assertKey, isPlainKey, type Key } from '../key/key.js';
 import type { Query } from '../query/query.js';
-import { PRIMARY_KEY_INDEX, type ScratchSpace, type StorageIndexDefinition, type StorageRecordsSpec, type StorageTable } from '../storage/storage-table.js';
+import {
+  PRIMARY_KEY_INDEX,
+  type ScratchSpace,
+  type StorageIndexDefinition,
+  type StorageRecordsSpec,
+  type StorageTable,
+} from '../storage/storage-table.js';
 import { InvalidationSet } from './invalidation-set.js';
 import { SerialQueue } from './serial-queue.js';
 import { TableWatcher, type Unwatch, type WatchOptions } from './table-watcher.js';
@@ -363,7 +363,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       for (const piece of pieces) {
         if (!piece.covered) {
           const query = this.#indexes.dbQuery(piece.spec);
-          if (query === undefined) throw new MalformedSpecError(piece.spec, 'this table has no database query for it, and memory does not cover it');
+          if (query === undefined)
+            throw new MalformedSpecError(piece.spec, 'this table has no database query for it, and memory does not cover it');
           plans.push({ from: 'db', query });
           continue;
         }
@@ -379,7 +380,6 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       }
       for (const plan of plans) this.#stats[plan.from === 'storage' ? 'readsFromStorage' : 'readsFromDatabase']++;
       return take(plans); // in the same step as the checks above
-
     }
   }
 
@@ -389,7 +389,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * database pieces take afterwards.
    */
   async #read(spec: S | PrimaryKeysSpec<K>): Promise<ReadPiece<R>[]> {
-    return this.#plan(spec, (plans) => plans.map((plan) => (plan.from === 'storage' ? { records: this.#storage.getRecords(plan.spec) } : { query: plan.query })));
+    return this.#plan(spec, (plans) =>
+      plans.map((plan) => (plan.from === 'storage' ? { records: this.#storage.getRecords(plan.spec) } : { query: plan.query })),
+    );
   }
 
   async #refresh(): Promise<void> {

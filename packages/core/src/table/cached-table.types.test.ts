@@ -1,10 +1,9 @@
 // Compile-time behaviour: `pnpm typecheck` checks this file; each @ts-expect-error below is a
 // call that must not compile, and the build fails if it does.
-import { LocalStorageTable } from '@tablecache/local';
-import { MemoryDatabase } from '@tablecache/testing';
 import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
 import { describe, expectTypeOf, test } from 'vitest';
 import { PrimaryKeyIndexes } from '../indexes/primary-key-indexes.js';
+import { MapStorageTable, MemoryDatabase } from '../testing/index.js';
 import { CachedTable } from './cached-table.js';
 
 interface Database {
@@ -27,7 +26,7 @@ function usersTable() {
     primaryKey: (user) => user.id,
     querySome: (ids) => db.selectFrom('users').select(['id', 'name']).where('id', 'in', ids),
   });
-  return new CachedTable(indexes, new MemoryDatabase(() => 0), new LocalStorageTable(indexes));
+  return new CachedTable(indexes, new MemoryDatabase(() => 0), new MapStorageTable(indexes));
 }
 
 describe('types flow from the query to the read', () => {
@@ -35,9 +34,11 @@ describe('types flow from the query to the read', () => {
     const table = usersTable();
     expectTypeOf(table.getRecords).returns.resolves.toEqualTypeOf<{ id: number; name: string }[]>();
     expectTypeOf(table.getFirstRecord).returns.resolves.toEqualTypeOf<{ id: number; name: string }>();
-    expectTypeOf(table.getRecords).parameter(0).toEqualTypeOf<
-      { readonly index: 'primaryKey'; readonly all: true } | { readonly index: 'primaryKey'; readonly keys: readonly number[] }
-    >();
+    expectTypeOf(table.getRecords)
+      .parameter(0)
+      .toEqualTypeOf<
+        { readonly index: 'primaryKey'; readonly all: true } | { readonly index: 'primaryKey'; readonly keys: readonly number[] }
+      >();
   });
 
   test('a spec for an index the table does not have does not compile', () => {

@@ -1,4 +1,4 @@
-import { hashKey, type HashKey, type Key } from '../key/key.js';
+import { type HashKey, hashKey, type Key } from '../key/key.js';
 import { PRIMARY_KEY_INDEX, type StorageRecordsSpec } from '../storage/storage-table.js';
 import { RangeMarks } from './range-marks.js';
 
@@ -144,13 +144,19 @@ export class InvalidationSet<R, S> {
 
   #rangeMarksOf(index: string): RangeMarks {
     let marks = this.#rangeMarks.get(index);
-    if (marks === undefined) this.#rangeMarks.set(index, (marks = new RangeMarks()));
+    if (marks === undefined) {
+      marks = new RangeMarks();
+      this.#rangeMarks.set(index, marks);
+    }
     return marks;
   }
 
   #markHashed(index: string, key: HashKey, generation: number): void {
     let marks = this.#marks.get(index);
-    if (marks === undefined) this.#marks.set(index, (marks = new Map()));
+    if (marks === undefined) {
+      marks = new Map();
+      this.#marks.set(index, marks);
+    }
     const marked = marks.get(key);
     if (marked === undefined || generation < marked) marks.set(key, generation);
     this.#touch(generation);

@@ -1,4 +1,4 @@
-import { mergeIntervals, type Interval } from '../interval/interval.js';
+import { type Interval, mergeIntervals } from '../interval/interval.js';
 import { compareKeys, type Key } from '../key/key.js';
 
 /**

@@ -1,10 +1,11 @@
-import { MemoryFeed } from '@tablecache/testing';
 import { describe, expect, test, vi } from 'vitest';
 import type { Change } from '../change-feed/change-feed.js';
 import { InvalidOptionsError, MalformedSpecError } from '../errors/errors.js';
 import type { PrimaryKeySpec } from '../indexes/primary-key-indexes.js';
+import { MemoryFeed } from '../testing/index.js';
 import type { WatchOptions } from './table-watcher.js';
 import { all, keys, user, usersTable } from './users.fixture.js';
+
 const updated = (table: string, id: number): Change => ({ op: 'update', schema: 'public', table, old: { id }, new: { id } });
 const byId = (change: Change) => [keys((change.new ?? change.old)?.id as number)];
 
@@ -91,7 +92,12 @@ describe('watching a change feed', () => {
 
   test('sync waits for async mappings', async () => {
     const { db, table, feed } = await watched({
-      tables: { users: async (change) => (await new Promise((resolve) => setTimeout(resolve, 20)), byId(change)) },
+      tables: {
+        users: async (change) => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          return byId(change);
+        },
+      },
     });
     db.set(user(2, 'changed'));
     feed.changes(updated('users', 2));

@@ -50,12 +50,14 @@ export class TableWatcher<S> {
 
   constructor(table: WatchedTable<S>, feed: ChangeFeed, options: WatchOptions<S>) {
     const { tables, refresh = 'lazy', debounceMs = 0, onError } = options;
-    if (refresh !== 'lazy' && refresh !== 'eager') throw new InvalidOptionsError(`refresh must be 'lazy' or 'eager'; got ${String(refresh)}`);
+    if (refresh !== 'lazy' && refresh !== 'eager')
+      throw new InvalidOptionsError(`refresh must be 'lazy' or 'eager'; got ${String(refresh)}`);
     if (typeof debounceMs !== 'number' || !Number.isFinite(debounceMs) || debounceMs < 0) {
       throw new InvalidOptionsError(`debounceMs must be a finite number ≥ 0; got ${String(debounceMs)}`);
     }
     if (tables !== undefined) {
-      if (typeof tables !== 'object' || tables === null) throw new InvalidOptionsError('tables must be an object of table name → true | mapping function');
+      if (typeof tables !== 'object' || tables === null)
+        throw new InvalidOptionsError('tables must be an object of table name → true | mapping function');
       for (const [name, mapping] of Object.entries(tables)) {
         if (mapping !== true && typeof mapping !== 'function') {
           throw new InvalidOptionsError(`tables['${name}'] must be true or a function returning specs; got ${typeof mapping}`);

@@ -1,7 +1,6 @@
 // Test support for the table tests: a users table over a MemoryDatabase. Not part of the build.
-import { LocalStorageTable } from '@tablecache/local';
-import { MemoryDatabase } from '@tablecache/testing';
 import { PrimaryKeyIndexes, type PrimaryKeySpec } from '../indexes/primary-key-indexes.js';
+import { MapStorageTable, MemoryDatabase } from '../testing/index.js';
 import { CachedTable, type CachedTableOptions } from './cached-table.js';
 
 export interface User {
@@ -18,6 +17,6 @@ export function usersTable(rows: User[] = [user(1), user(2), user(3)], options: 
   const db = new MemoryDatabase<User>((u) => u.id);
   db.set(...rows);
   const indexes = new PrimaryKeyIndexes<User, number>({ primaryKey: (u) => u.id, queryAll: db.queryAll, querySome: db.querySome });
-  const table = new CachedTable(indexes, db, new LocalStorageTable(indexes, { name: 'users' }), options);
+  const table = new CachedTable(indexes, db, new MapStorageTable(indexes, { name: 'users' }), options);
   return { db, table, indexes };
 }

@@ -51,7 +51,7 @@ function interpolatedLowerBound(scores: readonly number[], score: number, lo: nu
   if (score > last) return hi;
   const fraction = (score - first) / (last - first);
   // Infinite scores make the fraction NaN: start in the middle.
-  let at = lo + Math.floor((fraction === fraction ? fraction : 0.5) * (hi - 1 - lo));
+  let at = lo + Math.floor((Number.isNaN(fraction) ? 0.5 : fraction) * (hi - 1 - lo));
   // Here scores[lo] < score <= scores[hi - 1]: the answer is in (lo, hi - 1].
   if ((scores[at] as number) < score) {
     let step = 1;
@@ -312,8 +312,18 @@ export class SortedBlocksRange<V> implements RangeStructure<V> {
     this.#scores = replaced(this.#scores, b, old, cut(scores));
     this.#keys = replaced(this.#keys, b, old, cut(keys));
     this.#values = replaced(this.#values, b, old, cut(values));
-    this.#lastScores = replaced(this.#lastScores, b, old, ends.map((end) => scores[end - 1] as Key));
-    this.#lastKeys = replaced(this.#lastKeys, b, old, ends.map((end) => keys[end - 1] as HashKey));
+    this.#lastScores = replaced(
+      this.#lastScores,
+      b,
+      old,
+      ends.map((end) => scores[end - 1] as Key),
+    );
+    this.#lastKeys = replaced(
+      this.#lastKeys,
+      b,
+      old,
+      ends.map((end) => keys[end - 1] as HashKey),
+    );
   }
 
   /**
@@ -345,7 +355,10 @@ export class SortedBlocksRange<V> implements RangeStructure<V> {
     // A stable sort: of entries with the same score and primary key, the last added comes last.
     if (incoming.length > 1) incoming.sort((a, b) => this.#compare(a.score, a.primaryKey, b.score, b.primaryKey));
     // Nothing stored: the sorted entries are cut into blocks.
-    if (this.#scores.length === 0) return this.#merge(0, incoming, 0, incoming.length);
+    if (this.#scores.length === 0) {
+      this.#merge(0, incoming, 0, incoming.length);
+      return;
+    }
     // Block by block from the last, so that splitting one does not move those still to fill.
     for (let to = incoming.length; to > 0; ) {
       const last = incoming[to - 1] as Pending<V>;

@@ -1,7 +1,7 @@
-import { testBackends, type OpenBackend } from '@tablecache/testing';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from './run-cli.js';
 

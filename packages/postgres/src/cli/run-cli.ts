@@ -20,20 +20,24 @@ options:
   -h, --help         show this help
 `;
 
+function parseOptions(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      url: { type: 'string' },
+      channel: { type: 'string', default: DEFAULT_CHANNEL },
+      'dry-run': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}
+
 /** The `tablecache` command. Returns the exit code: 0 done, 1 failed, 2 wrong usage. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseOptions>;
   try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        channel: { type: 'string', default: DEFAULT_CHANNEL },
-        'dry-run': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
+    parsed = parseOptions(argv);
   } catch (error) {
     io.stderr(`tablecache: ${(error as Error).message}\n\n${USAGE}`);
     return 2;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parsePayload, PayloadError } from './payload.js';
+import { PayloadError, parsePayload } from './payload.js';
 
 const parse = (value: unknown) => parsePayload(JSON.stringify(value), (text, typeId) => (typeId === 23 ? Number(text) : text));
 const header = { v: 1, op: 'update', schema: 'public', table: 'users', columns: ['id', 'org'], types: [23, 25] };
@@ -24,7 +24,10 @@ describe('reading NOTIFY payloads', () => {
   });
 
   test('a truncate and an overflow become a change without rows', () => {
-    expect(parse({ v: 1, op: 'truncate', schema: 's', table: 't' })).toEqual({ kind: 'changes', changes: [{ op: 'truncate', schema: 's', table: 't' }] });
+    expect(parse({ v: 1, op: 'truncate', schema: 's', table: 't' })).toEqual({
+      kind: 'changes',
+      changes: [{ op: 'truncate', schema: 's', table: 't' }],
+    });
     expect(parse({ v: 1, op: 'insert', schema: 's', table: 't', overflow: true })).toEqual({
       kind: 'changes',
       changes: [{ op: 'insert', schema: 's', table: 't' }],

@@ -1,4 +1,4 @@
-import { TablecacheError, type Change, type ChangeOp, type Row } from '@tablecache/core';
+import { type Change, type ChangeOp, type Row, TablecacheError } from '@tablecache/core';
 
 /** A NOTIFY payload that is not one tablecache's triggers or feeds send. */
 export class PayloadError extends TablecacheError {
@@ -45,7 +45,8 @@ export function parsePayload(text: string, parseValue: ParseValue): Payload {
     throw new PayloadError('types must be one type id per column');
   }
   const lists = KEY_LISTS.filter((name) => name in message);
-  if (lists.length !== 1) throw new PayloadError(`a payload carries exactly one of keys, old, new or overflow; got ${lists.join(', ') || 'none'}`);
+  if (lists.length !== 1)
+    throw new PayloadError(`a payload carries exactly one of keys, old, new or overflow; got ${lists.join(', ') || 'none'}`);
   const list = lists[0]!;
   const entries = message[list];
   if (!Array.isArray(entries)) throw new PayloadError(`${list} must be an array`);

@@ -71,7 +71,11 @@ export class PgListener implements NotificationSource {
 
   async #connect(): Promise<void> {
     // The application name lets an operator find (or a test kill) the listening backend.
-    const client = new pg.Client({ connectionString: this.#options.connectionString, keepAlive: true, application_name: 'tablecache-listener' });
+    const client = new pg.Client({
+      connectionString: this.#options.connectionString,
+      keepAlive: true,
+      application_name: 'tablecache-listener',
+    });
     client.on('error', (error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client, new Error('the listening connection ended')));
     client.on('notification', (message) => {
@@ -80,7 +84,9 @@ export class PgListener implements NotificationSource {
     try {
       await client.connect();
       // The channel is an identifier: Postgres quotes it.
-      const [{ sql }] = (await client.query<{ sql: string }>('SELECT format($1::text, $2::text) AS sql', ['LISTEN %I', this.#options.channel])).rows as [{ sql: string }];
+      const [{ sql }] = (
+        await client.query<{ sql: string }>('SELECT format($1::text, $2::text) AS sql', ['LISTEN %I', this.#options.channel])
+      ).rows as [{ sql: string }];
       await client.query(sql);
     } catch (error) {
       client.removeAllListeners('end');

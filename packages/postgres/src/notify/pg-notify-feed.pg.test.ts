@@ -1,6 +1,6 @@
-import { CachedTable, InvalidOptionsError, PrimaryKeyIndexes, type ChangeFeedEvent } from '@tablecache/core';
+import { CachedTable, type ChangeFeedEvent, InvalidOptionsError, PrimaryKeyIndexes } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
-import { testBackends, type OpenBackend } from '@tablecache/testing';
+import { type OpenBackend, testBackends } from '@tablecache/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { PostgresAccess } from '../postgres-access.js';
@@ -22,7 +22,10 @@ function itemTable(access: PostgresAccess) {
 }
 
 const byId = (change: { old?: Record<string, unknown>; new?: Record<string, unknown> }) => [
-  { index: 'primaryKey' as const, keys: [...new Set([change.old?.id, change.new?.id].filter((id): id is number => typeof id === 'number'))] },
+  {
+    index: 'primaryKey' as const,
+    keys: [...new Set([change.old?.id, change.new?.id].filter((id): id is number => typeof id === 'number'))],
+  },
 ];
 
 for (const backend of testBackends()) {
@@ -66,7 +69,9 @@ for (const backend of testBackends()) {
 
     test('several statements in one transaction are all visible after sync', async () => {
       const { feed, table } = await watchedTable();
-      await database.exec("BEGIN; UPDATE items SET label = 'v2' WHERE id = 1; DELETE FROM items WHERE id = 2; INSERT INTO items VALUES (99, 'new'); COMMIT");
+      await database.exec(
+        "BEGIN; UPDATE items SET label = 'v2' WHERE id = 1; DELETE FROM items WHERE id = 2; INSERT INTO items VALUES (99, 'new'); COMMIT",
+      );
       await table.sync();
       expect(await table.getRecords({ index: 'primaryKey', keys: [1, 2, 99] })).toEqual([
         { id: 1, label: 'v2' },
@@ -80,7 +85,9 @@ for (const backend of testBackends()) {
       const { feed, table, errors } = await watchedTable();
       const events: ChangeFeedEvent[] = [];
       feed.subscribe((event) => events.push(event));
-      await database.exec("SELECT pg_notify('tablecache', 'garbage'), pg_notify('tablecache', '{\"v\":2}'), pg_notify('tablecache', '{\"v\":1,\"op\":\"drop\"}')");
+      await database.exec(
+        "SELECT pg_notify('tablecache', 'garbage'), pg_notify('tablecache', '{\"v\":2}'), pg_notify('tablecache', '{\"v\":1,\"op\":\"drop\"}')",
+      );
       await feed.sync();
       expect(events.map((e) => e.type)).toEqual(['gap', 'gap', 'gap']);
       expect(errors).toHaveLength(3);
@@ -99,7 +106,10 @@ for (const backend of testBackends()) {
         table: 'items',
         columns: ['id', 'label'],
         types: [23, 25],
-        new: [['1', 'FORGED'], ['12345', 'FORGED']],
+        new: [
+          ['1', 'FORGED'],
+          ['12345', 'FORGED'],
+        ],
       };
       await access.execute({ sql: "SELECT pg_notify('tablecache', $1)", parameters: [JSON.stringify(forged)] });
       await table.sync();
@@ -112,7 +122,7 @@ for (const backend of testBackends()) {
 
     test('a forged marker does not release a sync', async () => {
       const { feed, table } = await watchedTable();
-      await database.exec("SELECT pg_notify('tablecache', '{\"v\":1,\"marker\":\"someone-else:1\"}')");
+      await database.exec('SELECT pg_notify(\'tablecache\', \'{"v":1,"marker":"someone-else:1"}\')');
       await database.exec("UPDATE items SET label = 'v2' WHERE id = 4");
       await table.sync();
       expect(await table.getFirstRecord({ index: 'primaryKey', keys: [4] })).toEqual({ id: 4, label: 'v2' });
@@ -162,7 +172,9 @@ describe.skipIf(!server?.available)('PgNotifyFeed when its connection is killed'
   beforeAll(async () => {
     database = await server!.open();
     access = new PostgresAccess(database.connection);
-    await database.exec("CREATE TABLE items (id integer PRIMARY KEY, label text NOT NULL); INSERT INTO items SELECT g, 'v0' FROM generate_series(1, 50) g");
+    await database.exec(
+      "CREATE TABLE items (id integer PRIMARY KEY, label text NOT NULL); INSERT INTO items SELECT g, 'v0' FROM generate_series(1, 50) g",
+    );
     await installTriggers(access, { tables: ['items'] });
   });
 
@@ -180,7 +192,10 @@ describe.skipIf(!server?.available)('PgNotifyFeed when its connection is killed'
 
   test('pg_terminate_backend on the listener while updates continue: a gap, a reconnect, and no stale read after sync', async () => {
     const errors: unknown[] = [];
-    const feed = new PgNotifyFeed(database.connection, { onError: (error) => errors.push(error), reconnectDelayMs: { initial: 20, max: 200 } });
+    const feed = new PgNotifyFeed(database.connection, {
+      onError: (error) => errors.push(error),
+      reconnectDelayMs: { initial: 20, max: 200 },
+    });
     const table = itemTable(access);
     await table.watch(feed, { tables: { items: byId }, refresh: 'eager' });
     await table.load({ index: 'primaryKey', all: true });
@@ -213,7 +228,10 @@ describe.skipIf(!server?.available)('PgNotifyFeed when its connection is killed'
   // (it did here); the gap after the reconnect is what makes this read fresh either way.
   test('a sync waiting while the connection is down resolves after the reconnect with fresh reads', async () => {
     const errors: unknown[] = [];
-    const feed = new PgNotifyFeed(database.connection, { onError: (error) => errors.push(error), reconnectDelayMs: { initial: 200, max: 200 } });
+    const feed = new PgNotifyFeed(database.connection, {
+      onError: (error) => errors.push(error),
+      reconnectDelayMs: { initial: 200, max: 200 },
+    });
     const table = itemTable(access);
     await table.watch(feed, { tables: { items: byId } });
     await table.load({ index: 'primaryKey', all: true });
@@ -230,7 +248,10 @@ describe.skipIf(!server?.available)('PgNotifyFeed when its connection is killed'
 describe('PgNotifyFeed without a server', () => {
   test('closing a feed that never connected returns, and ready() rejects', async () => {
     const errors: unknown[] = [];
-    const feed = new PgNotifyFeed({ connectionString: 'postgres://nobody@127.0.0.1:1/none' }, { onError: (error) => errors.push(error), reconnectDelayMs: { initial: 10, max: 50 } });
+    const feed = new PgNotifyFeed(
+      { connectionString: 'postgres://nobody@127.0.0.1:1/none' },
+      { onError: (error) => errors.push(error), reconnectDelayMs: { initial: 10, max: 50 } },
+    );
     await vi.waitFor(() => expect(errors.length).toBeGreaterThan(1));
     await feed.close();
     await expect(feed.ready()).rejects.toThrow(/closed before it connected/);

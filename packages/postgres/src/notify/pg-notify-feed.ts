@@ -1,10 +1,10 @@
-import { types as pgliteTypes, type PGlite } from '@electric-sql/pglite';
-import { InvalidOptionsError, type ChangeFeed, type ChangeFeedEvent } from '@tablecache/core';
 import { randomUUID } from 'node:crypto';
+import { type PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { type ChangeFeed, type ChangeFeedEvent, InvalidOptionsError } from '@tablecache/core';
 import pg from 'pg';
 import { checkChannel, DEFAULT_CHANNEL } from '../triggers/trigger-target.js';
 import type { NotificationSource } from './notification-source.js';
-import { parsePayload, type ParseValue } from './payload.js';
+import { type ParseValue, type Payload, parsePayload } from './payload.js';
 import { PgListener } from './pg-listener.js';
 import { PgliteListener } from './pglite-listener.js';
 
@@ -46,14 +46,20 @@ export class PgNotifyFeed implements ChangeFeed {
     const initial = options.reconnectDelayMs?.initial ?? 100;
     const max = options.reconnectDelayMs?.max ?? 5000;
     for (const [name, value] of Object.entries({ livenessIntervalMs, initial, max })) {
-      if (!Number.isFinite(value) || value <= 0) throw new InvalidOptionsError(`${name} must be a positive number of milliseconds; got ${value}`);
+      if (!Number.isFinite(value) || value <= 0)
+        throw new InvalidOptionsError(`${name} must be a positive number of milliseconds; got ${value}`);
     }
     this.#onError = options.onError ?? ((error) => console.error(`tablecache: feed on channel '${this.channel}':`, error));
     if (typeof connection === 'object' && connection !== null && 'pglite' in connection) {
       this.#source = new PgliteListener(connection.pglite, this.channel);
       this.#parseValue = (text, typeId) => pgliteTypes.parseType(text, typeId);
     } else if (typeof connection === 'object' && connection !== null && typeof connection.connectionString === 'string') {
-      this.#source = new PgListener({ connectionString: connection.connectionString, channel: this.channel, livenessIntervalMs, reconnectDelayMs: { initial, max } });
+      this.#source = new PgListener({
+        connectionString: connection.connectionString,
+        channel: this.channel,
+        livenessIntervalMs,
+        reconnectDelayMs: { initial, max },
+      });
       this.#parseValue = (text, typeId) => pg.types.getTypeParser(typeId, 'text')(text);
     } else {
       throw new InvalidOptionsError('PgNotifyFeed takes { connectionString } or { pglite }');
@@ -111,7 +117,7 @@ export class PgNotifyFeed implements ChangeFeed {
   }
 
   #onPayload(text: string): void {
-    let payload;
+    let payload: Payload;
     try {
       payload = parsePayload(text, this.#parseValue);
     } catch (error) {

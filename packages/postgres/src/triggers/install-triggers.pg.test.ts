@@ -1,9 +1,9 @@
-import { InvalidOptionsError, type Change, type ChangeFeedEvent } from '@tablecache/core';
-import { testBackends, type OpenBackend } from '@tablecache/testing';
+import { type Change, type ChangeFeedEvent, InvalidOptionsError } from '@tablecache/core';
+import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { PgNotifyFeed } from '../notify/pg-notify-feed.js';
 import { PostgresAccess } from '../postgres-access.js';
-import { installTriggers, triggerStatements, TriggerInstallError, uninstallTriggers } from './install-triggers.js';
+import { installTriggers, TriggerInstallError, triggerStatements, uninstallTriggers } from './install-triggers.js';
 
 /** A feed that records every event, with the number of notifications each batch came in. */
 async function recordingFeed(backend: OpenBackend, channel?: string) {
@@ -95,7 +95,11 @@ for (const backend of testBackends()) {
       await feed.sync();
       expect(inserts).toBeLessThan(400);
       expect(events.length - inserts).toBeLessThan(400);
-      const updated = new Set(changes().filter((c) => c.op === 'update').map((c) => c.new?.id));
+      const updated = new Set(
+        changes()
+          .filter((c) => c.op === 'update')
+          .map((c) => c.new?.id),
+      );
       expect(updated.size).toBe(100_000);
     });
 
@@ -129,7 +133,9 @@ for (const backend of testBackends()) {
 
     test('schema, table, column and channel names with mixed case, spaces and quotes work', async () => {
       await database.exec('CREATE SCHEMA "My Schema"');
-      await database.exec('CREATE TABLE "My Schema"."Odd ""Table"" Name" ("Key Column" text, "ID" integer, PRIMARY KEY ("Key Column", "ID"))');
+      await database.exec(
+        'CREATE TABLE "My Schema"."Odd ""Table"" Name" ("Key Column" text, "ID" integer, PRIMARY KEY ("Key Column", "ID"))',
+      );
       const channel = 'Odd "channel" name';
       await installTriggers(access, { tables: ['My Schema.Odd "Table" Name'], channel });
       const { feed, changes } = await recordingFeed(database, channel);
@@ -147,7 +153,9 @@ for (const backend of testBackends()) {
       await database.exec("INSERT INTO items VALUES (1, 'a')");
       await feed.sync();
       expect(changes()).toHaveLength(1);
-      const [{ n }] = (await database.exec("SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'items'::regclass")) as [{ n: number }];
+      const [{ n }] = (await database.exec("SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'items'::regclass")) as [
+        { n: number },
+      ];
       expect(n).toBe(4);
     });
 

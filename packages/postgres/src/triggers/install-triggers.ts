@@ -1,6 +1,6 @@
 import { InvalidOptionsError, TablecacheError } from '@tablecache/core';
 import { NOTIFY_FUNCTION_BODY } from './notify-function.js';
-import { checkChannel, DEFAULT_CHANNEL, parseTableName, withAccess, type TableName, type TriggerTarget } from './trigger-target.js';
+import { checkChannel, DEFAULT_CHANNEL, parseTableName, type TableName, type TriggerTarget, withAccess } from './trigger-target.js';
 
 export interface InstallTriggersOptions {
   /** Tables to watch: plain names, optionally `schema.table`. Each needs a primary key. */
@@ -66,7 +66,13 @@ async function installStatements(run: Run, options: InstallTriggersOptions): Pro
   const names = await triggerNames(run, checkChannel(options.channel ?? DEFAULT_CHANNEL));
   const statements = [
     await format(run, 'CREATE SCHEMA IF NOT EXISTS %I', FUNCTION_SCHEMA),
-    await format(run, 'CREATE OR REPLACE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql AS %L', FUNCTION_SCHEMA, names.function, NOTIFY_FUNCTION_BODY),
+    await format(
+      run,
+      'CREATE OR REPLACE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql AS %L',
+      FUNCTION_SCHEMA,
+      names.function,
+      NOTIFY_FUNCTION_BODY,
+    ),
   ];
   for (const name of options.tables) {
     const table = await resolveTable(run, name);
@@ -164,7 +170,10 @@ async function resolveTable(run: Run, name: TableName): Promise<ResolvedTable | 
 /** `format(template, ...args)` run by Postgres, so identifiers and literals are quoted by it. */
 async function format(run: Run, template: string, ...args: unknown[]): Promise<string> {
   const placeholders = args.map((_, i) => `$${i + 2}::text`).join(', ');
-  const [row] = await run<{ sql: string }>({ sql: `SELECT format($1::text${placeholders ? `, ${placeholders}` : ''}) AS sql`, parameters: [template, ...args] });
+  const [row] = await run<{ sql: string }>({
+    sql: `SELECT format($1::text${placeholders ? `, ${placeholders}` : ''}) AS sql`,
+    parameters: [template, ...args],
+  });
   return row!.sql;
 }
 

@@ -25,8 +25,10 @@ export async function withAccess<T>(target: TriggerTarget, work: (access: Transa
 
 /** Checks a channel name: Postgres takes channel names as identifiers of at most 63 bytes. */
 export function checkChannel(channel: unknown): string {
-  if (typeof channel !== 'string' || channel === '') throw new InvalidOptionsError(`channel must be a non-empty string; got ${String(channel)}`);
-  if (Buffer.byteLength(channel) > 63) throw new InvalidOptionsError(`channel '${channel}' is longer than Postgres's 63-byte limit for names`);
+  if (typeof channel !== 'string' || channel === '')
+    throw new InvalidOptionsError(`channel must be a non-empty string; got ${String(channel)}`);
+  if (Buffer.byteLength(channel) > 63)
+    throw new InvalidOptionsError(`channel '${channel}' is longer than Postgres's 63-byte limit for names`);
   return channel;
 }
 
@@ -38,7 +40,8 @@ export function parseTableName(name: TableName): { readonly schema: string | nul
     }
     return name;
   }
-  if (typeof name !== 'string' || name === '') throw new InvalidOptionsError(`a table name must be a non-empty string; got ${String(name)}`);
+  if (typeof name !== 'string' || name === '')
+    throw new InvalidOptionsError(`a table name must be a non-empty string; got ${String(name)}`);
   const dot = name.indexOf('.');
   if (dot === -1) return { schema: null, table: name };
   if (dot === 0 || dot === name.length - 1) throw new InvalidOptionsError(`table name '${name}' has an empty schema or table part`);

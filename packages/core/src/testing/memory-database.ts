@@ -1,4 +1,4 @@
-import { hashKey, type DbAccess, type HashKey, type Key, type Query, type RawQuery } from '@tablecache/core';
+import { type DbAccess, type HashKey, hashKey, type Key, type Query, type RawQuery } from '../index.js';
 
 /** A point where queries of a `MemoryDatabase` stop until released. */
 export interface Gate {

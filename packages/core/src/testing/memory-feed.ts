@@ -1,4 +1,4 @@
-import type { Change, ChangeFeed, ChangeFeedEvent } from '@tablecache/core';
+import type { Change, ChangeFeed, ChangeFeedEvent } from '../index.js';
 
 /** A change feed driven by the test: `emit` delivers at once, so `sync` has nothing to wait for. */
 export class MemoryFeed implements ChangeFeed {
