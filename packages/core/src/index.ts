@@ -1,18 +1,37 @@
-export type { Change, ChangeFeed, ChangeFeedEvent, ChangeOp, Row } from './change-feed/change-feed.js';
+export {
+  type Change,
+  type ChangeFeed,
+  type ChangeFeedEvent,
+  type ChangeOp,
+  type EncodedChange,
+  isEncodedChange,
+  type KeyColumn,
+  type KeyDecoder,
+  type PrepareRequest,
+  type Row,
+  type SourceTable,
+  type WaitOptions,
+} from './change-feed/change-feed.js';
 export type { DbAccess } from './db-access/db-access.js';
 export {
   AlreadyLoadedError,
+  DatabaseError,
+  DuplicateKeyError,
   describeValue,
+  FeedClosedError,
   InvalidKeyError,
   InvalidOptionsError,
   InvalidQueryError,
+  KeyTypeError,
   MalformedSpecError,
   NotLoadedError,
   RecordNotFoundError,
+  SyncTimeoutError,
   TableClosedError,
   TablecacheError,
   UndefinedKeyError,
   UnknownIndexError,
+  UnmatchableChangeError,
 } from './errors/errors.js';
 export type { Adjustment, Indexes, IndexSpec, PrimaryKeysSpec } from './indexes/indexes.js';
 export {
@@ -26,7 +45,8 @@ export {
 export { PrimaryKeyIndexes, type PrimaryKeyIndexesOptions, type PrimaryKeySpec } from './indexes/primary-key-indexes.js';
 export { RangeIndexes, type RangeIndexesOptions, type RangeIndexesSpec, type Score } from './indexes/range-indexes.js';
 export { Interval, mergeIntervals } from './interval/interval.js';
-export { assertKey, compareKeys, type HashKey, hashKey, type Key, type KeyPart } from './key/key.js';
+export { assertKey, compareKeys, type HashKey, hashKey, type Key, type KeyPart, keyType } from './key/key.js';
+export { consoleLogger, describeError, isLogger, type Logger, RateLimitedLogger } from './logging/logger.js';
 export type { Query, RawQuery } from './query/query.js';
 export {
   PRIMARY_KEY_INDEX,

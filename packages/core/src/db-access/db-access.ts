@@ -1,3 +1,4 @@
+import type { KeyDecoder } from '../change-feed/change-feed.js';
 import type { Query } from '../query/query.js';
 
 /**
@@ -8,4 +9,9 @@ export interface DbAccess {
   getRecords<R>(query: Query<R>): AsyncIterable<R>;
   /** Optional: the same rows in the batches they arrived in; loads and refreshes use it to skip an await per row. */
   getRecordBatches?<R>(query: Query<R>): AsyncIterable<readonly R[]>;
+  /**
+   * Optional: decodes key values sent as Postgres text exactly as this access decodes the same
+   * columns in query results, so keys from a change feed match the keys records are stored under.
+   */
+  readonly decodeKeys?: KeyDecoder;
 }

@@ -1,9 +1,85 @@
+import { bytesToHex } from '../key/bytes.js';
+import { describeError } from '../logging/logger.js';
+
 /**
  * Every error tablecache raises on purpose is a `TablecacheError`, so callers can tell "the cache
  * refused this" from "the database failed" with one `instanceof`.
  */
 export class TablecacheError extends Error {
   override name = 'TablecacheError';
+}
+
+/**
+ * The database failed what the cache asked of it (a read that memory could not answer, a load, a
+ * refresh), or could not be reached. The driver's error is the `cause`.
+ */
+export class DatabaseError extends TablecacheError {
+  override name = 'DatabaseError';
+  constructor(
+    /** The table (or feed) that asked. */
+    readonly source: string,
+    /** What it was doing: 'read', 'load', 'refresh', 'adjust', … */
+    readonly operation: string,
+    cause: unknown,
+  ) {
+    super(`table '${source}': the database failed a ${operation}: ${describeError(cause)}`, { cause });
+  }
+}
+
+/**
+ * A query returned two rows with the same primary key (a join that fans out, or timestamps finer
+ * than a Date's milliseconds). A cache keyed by that key would keep one and drop the other.
+ */
+export class DuplicateKeyError extends TablecacheError {
+  override name = 'DuplicateKeyError';
+  constructor(
+    readonly table: string,
+    readonly key: unknown,
+  ) {
+    super(
+      `table '${table}': the query returned more than one row with primary key ${describeValue(key)}; ` +
+        'each row must have a key of its own (does a join fan out, or are timestamps finer than milliseconds part of the key?)',
+    );
+  }
+}
+
+/** `sync()` did not finish in time: changes may not have arrived (the feed is disconnected, or the database is slow). */
+export class SyncTimeoutError extends TablecacheError {
+  override name = 'SyncTimeoutError';
+  constructor(
+    readonly source: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${source}: sync() did not finish within ${timeoutMs} ms; changes committed before it may not be visible yet`);
+  }
+}
+
+/** The change feed was closed; it delivers nothing and cannot sync. */
+export class FeedClosedError extends TablecacheError {
+  override name = 'FeedClosedError';
+  constructor(readonly feed: string) {
+    super(`${feed} is closed`);
+  }
+}
+
+/**
+ * A change named rows by keys that cannot match the table's records: a key column decoded to
+ * another type than the table's keys. The table was invalidated whole instead.
+ */
+export class UnmatchableChangeError extends TablecacheError {
+  override name = 'UnmatchableChangeError';
+  constructor(
+    readonly table: string,
+    /** The changed table, `schema.table`. */
+    readonly source: string,
+    /** The column whose value did not match, when it could be told. */
+    readonly column: string | undefined,
+    problem: string,
+  ) {
+    super(
+      `table '${table}': a change to ${source}${column === undefined ? '' : ` (column ${column})`} cannot be matched to cached records: ${problem}; the whole table was invalidated`,
+    );
+  }
 }
 
 /** `getFirstRecord` found nothing for the spec. */
@@ -47,6 +123,23 @@ export class InvalidKeyError extends TablecacheError {
   }
 }
 
+/**
+ * A key of another type than the index's keys (`'1'` where the keys are numbers, as an HTTP
+ * handler passes `req.params.id`): it could never match, so it is refused rather than answered
+ * with nothing.
+ */
+export class KeyTypeError extends InvalidKeyError {
+  override name = 'KeyTypeError';
+  constructor(
+    key: unknown,
+    readonly index: string,
+    readonly expected: string,
+    readonly got: string,
+  ) {
+    super(key, `index '${index}' has keys of type ${expected}, this is ${got}`);
+  }
+}
+
 /** A key is `undefined` or `null`: usually a misspelt column in a key function or spec. */
 export class UndefinedKeyError extends InvalidKeyError {
   override name = 'UndefinedKeyError';
@@ -87,7 +180,10 @@ export function describeValue(value: unknown): string {
   let text: string;
   try {
     text =
-      JSON.stringify(value, (_key, v: unknown) => {
+      JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+        // A Buffer's toJSON has run by now; the holder still has the bytes.
+        const original = this[key];
+        if (original instanceof Uint8Array) return `\\x${bytesToHex(original)}`;
         if (typeof v === 'bigint') return `${v}n`;
         if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
         if (v === undefined) return 'undefined';

@@ -1,7 +1,11 @@
 import { InvalidKeyError, UndefinedKeyError } from '../errors/errors.js';
+import { bytesToHex, compareBytes } from './bytes.js';
 
-/** One component of a key. Dates compare and hash by their time. */
-export type KeyPart = string | number | bigint | boolean | Date;
+/**
+ * One component of a key. Dates compare and hash by their time; bytes (a `Uint8Array`, such as
+ * the `Buffer` pg gives for bytea) by their contents.
+ */
+export type KeyPart = string | number | bigint | boolean | Date | Uint8Array;
 
 /** A primary, hash or range key: a single part or a tuple compared element by element. */
 export type Key = KeyPart | readonly KeyPart[];
@@ -17,12 +21,14 @@ export type HashKey = string | number | bigint | boolean;
 export function hashKey(key: Key): HashKey {
   if (typeof key !== 'object') return key;
   if (key instanceof Date) return `\u0001d${key.getTime()}`;
+  if (key instanceof Uint8Array) return `\u0001x${bytesToHex(key)}`;
   return `\u0001t${JSON.stringify(key.map(encodePart))}`;
 }
 
 function encodePart(part: KeyPart): unknown {
   if (typeof part === 'bigint') return { b: part.toString() };
   if (part instanceof Date) return { d: part.getTime() };
+  if (part instanceof Uint8Array) return { x: bytesToHex(part) };
   return part;
 }
 
@@ -39,6 +45,7 @@ function keyProblem(value: unknown, inTuple: boolean): string | undefined {
       if (value instanceof Date) {
         return Number.isNaN(value.getTime()) ? 'an invalid Date cannot be a key' : undefined;
       }
+      if (value instanceof Uint8Array) return undefined;
       if (Array.isArray(value) && !inTuple) {
         if (value.length === 0) return 'an empty tuple cannot be a key';
         for (const [i, part] of value.entries()) {
@@ -49,8 +56,8 @@ function keyProblem(value: unknown, inTuple: boolean): string | undefined {
         return undefined;
       }
       return inTuple
-        ? 'a tuple element must be a string, number, bigint, boolean or Date'
-        : 'a key must be a string, number, bigint, boolean, Date or a tuple of those';
+        ? 'a tuple element must be a string, number, bigint, boolean, Date or Uint8Array'
+        : 'a key must be a string, number, bigint, boolean, Date, Uint8Array or a tuple of those';
     default:
       return `a ${typeof value} cannot be a key`;
   }
@@ -73,7 +80,7 @@ export function assertKey(value: unknown, where: string): asserts value is Key {
 
 /**
  * Orders keys: numbers and bigints by value (they may be mixed), strings by code unit, booleans
- * false first, Dates by time, tuples element by element with a shorter prefix first.
+ * false first, Dates by time, bytes byte by byte, tuples element by element with a shorter prefix first.
  */
 export function compareKeys(a: Key, b: Key): number {
   // Numbers are the common score: compared without the general path below.
@@ -90,7 +97,19 @@ export function compareKeys(a: Key, b: Key): number {
 }
 
 function compareParts(a: KeyPart, b: KeyPart): number {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return compareBytes(a, b);
   const x = a instanceof Date ? a.getTime() : a;
   const y = b instanceof Date ? b.getTime() : b;
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * The type of a key as one string: `number`, `string`, `bigint`, `boolean`, `Date`, `bytes`, or
+ * a tuple of those such as `[number, Date]`. Two keys can be equal only if their types are.
+ */
+export function keyType(key: Key): string {
+  if (typeof key !== 'object') return typeof key;
+  if (key instanceof Date) return 'Date';
+  if (key instanceof Uint8Array) return 'bytes';
+  return `[${key.map((part) => keyType(part)).join(', ')}]`;
 }

@@ -101,9 +101,10 @@ export class TableWatcher<S> {
       this.invalidateEverything();
       return;
     }
+    if (event.type !== 'changes') return;
     const specs: S[] = [];
     let everything = false;
-    for (const change of event.changes) {
+    for (const change of event.changes as readonly Change[]) {
       const mapping = this.#mappingFor(change);
       if (mapping === undefined) continue;
       if (mapping === true || (change.old === undefined && change.new === undefined)) {

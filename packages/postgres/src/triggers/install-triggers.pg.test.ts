@@ -11,7 +11,8 @@ async function recordingFeed(backend: OpenBackend, channel?: string) {
   const events: ChangeFeedEvent[] = [];
   feed.subscribe((event) => events.push(event));
   await feed.ready();
-  const changes = () => events.flatMap((event) => (event.type === 'changes' ? event.changes : []));
+  // This feed decodes keys itself (see PgNotifyFeed); a table's own access would decode them otherwise.
+  const changes = () => events.flatMap((event) => (event.type === 'changes' ? (event.changes as readonly Change[]) : []));
   return { feed, events, changes };
 }
 
