@@ -52,9 +52,10 @@ const indexes = new PrimaryKeyIndexes<User, number>({
 let peak = 0;
 let stored = 0;
 class SampledStorage extends LocalStorageTable<User> {
-  override put(record: User): void {
-    super.put(record);
+  override put(record: User): boolean {
+    const held = super.put(record);
     if (++stored % 1000 === 0) peak = Math.max(peak, process.memoryUsage().heapUsed);
+    return held;
   }
 }
 

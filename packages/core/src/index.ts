@@ -19,6 +19,7 @@ export {
   DuplicateKeyError,
   describeValue,
   FeedClosedError,
+  FeedDisconnectedError,
   InvalidKeyError,
   InvalidOptionsError,
   InvalidQueryError,

@@ -109,8 +109,8 @@ export class LocalStorageTable<R> implements StorageTable<R> {
     return records;
   }
 
-  put(record: R): void {
-    this.#store(this.#primaryHash(record), record, this.#keysOf(record));
+  put(record: R): boolean {
+    return this.#store(this.#primaryHash(record), record, this.#keysOf(record));
   }
 
   clear(): void {
@@ -145,11 +145,14 @@ export class LocalStorageTable<R> implements StorageTable<R> {
     return list.length === 0 ? NO_KEYS : list.map((index) => index.keyOf(record));
   }
 
-  #store(h: HashKey, record: R, keys: Prepared<R>['keys']): void {
+  /** Stores a record; returns whether one was held under its primary key. */
+  #store(h: HashKey, record: R, keys: Prepared<R>['keys']): boolean {
     const list = this.#indexList;
     if (list.length === 0) {
+      // The size tells a replacement without a second lookup.
+      const size = this.#records.size;
       this.#records.set(h, record);
-      return;
+      return this.#records.size === size;
     }
     const previous = this.#records.get(h);
     if (previous !== undefined) for (const index of list) index.remove(previous, h);
@@ -160,6 +163,7 @@ export class LocalStorageTable<R> implements StorageTable<R> {
       if (index.kind === 'range') index.add(key as Key, h, record);
       else index.add(key as HashKey, h);
     }
+    return previous !== undefined;
   }
 
   #deleteHashed(h: HashKey): void {
@@ -181,7 +185,7 @@ interface Prepared<R> {
 }
 
 interface Apply<R> {
-  put(prepared: Prepared<R>): void;
+  put(prepared: Prepared<R>): unknown;
   delete(h: HashKey): void;
 }
 
@@ -204,11 +208,13 @@ class LocalScratchSpace<R> implements ScratchSpace<R> {
     this.#apply = apply;
   }
 
-  put(record: R): void {
+  put(record: R): boolean {
     this.#assertOpen();
     const prepared = this.#prepare(record); // throws for a bad key, before anything is buffered
-    this.#writes.delete(prepared.h); // a later write moves to the end: storage order follows write order
+    const previous = this.#writes.get(prepared.h);
+    if (previous !== undefined) this.#writes.delete(prepared.h); // a later write moves to the end: storage order follows write order
     this.#writes.set(prepared.h, prepared);
+    return previous !== undefined && previous !== DELETED;
   }
 
   delete(primaryKey: Key): void {

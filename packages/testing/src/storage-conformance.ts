@@ -62,6 +62,13 @@ export function describeStorageTableConformance(name: string, create: StorageFac
       expect(table.size).toBe(1);
     });
 
+    test('put says whether a record was already held under the primary key', () => {
+      const table = fresh();
+      expect(table.put(item(1, 'a'))).toBe(false);
+      expect(table.put(item(2, 'a'))).toBe(false);
+      expect(table.put(item(1, 'b'))).toBe(true);
+    });
+
     test('replacing a record moves it between hash index keys', () => {
       const table = fresh(item(1, 'a'), item(1, 'b'));
       expect(table.getRecords({ kind: 'keys', index: 'group', keys: ['a'] })).toEqual([]);
@@ -238,6 +245,16 @@ export function describeStorageTableConformance(name: string, create: StorageFac
           .map((r) => r.id)
           .sort(),
       ).toEqual([2, 4]);
+    });
+
+    test('a scratch space says whether it already holds a record put under the primary key, since made or cleared', () => {
+      const scratch = fresh(item(1)).scratch();
+      expect(scratch.put(item(1, 'b'))).toBe(false); // stored before, not put in this scratch space
+      expect(scratch.put(item(1, 'c'))).toBe(true);
+      scratch.delete(1);
+      expect(scratch.put(item(1, 'd'))).toBe(false);
+      scratch.clear();
+      expect(scratch.put(item(1, 'e'))).toBe(false);
     });
 
     test('a scratch space commits only once', () => {

@@ -54,6 +54,22 @@ export class SyncTimeoutError extends TablecacheError {
   }
 }
 
+/**
+ * A read memory cannot be trusted with (the table's change feed lost its connection) and the
+ * database cannot answer directly (the table has no query for this spec).
+ */
+export class FeedDisconnectedError extends TablecacheError {
+  override name = 'FeedDisconnectedError';
+  constructor(
+    readonly table: string,
+    readonly spec: unknown,
+  ) {
+    super(
+      `table '${table}': its change feed is disconnected, so memory may be stale, and there is no database query for ${describeValue(spec)}`,
+    );
+  }
+}
+
 /** The change feed was closed; it delivers nothing and cannot sync. */
 export class FeedClosedError extends TablecacheError {
   override name = 'FeedClosedError';

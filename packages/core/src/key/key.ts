@@ -111,5 +111,7 @@ export function keyType(key: Key): string {
   if (typeof key !== 'object') return typeof key;
   if (key instanceof Date) return 'Date';
   if (key instanceof Uint8Array) return 'bytes';
+  // Not a key (storage refuses it with a typed error), but its type must not throw here.
+  if (!Array.isArray(key)) return key === null ? 'null' : 'object';
   return `[${key.map((part) => keyType(part)).join(', ')}]`;
 }

@@ -57,8 +57,12 @@ export interface StorageTable<R> {
    * later writes do not change it.
    */
   getRecords(spec: StorageRecordsSpec<R>): R[];
-  /** Inserts or replaces (by primary key) a record, visible at once. Used to fill an empty table. */
-  put(record: R): void;
+  /**
+   * Inserts or replaces (by primary key) a record, visible at once. Used to fill an empty table.
+   * Returns whether a record with that primary key was already held (a load uses it to refuse
+   * a query that repeats a key).
+   */
+  put(record: R): boolean;
   /** Drops every record, at once. */
   clear(): void;
   /** A batch of writes that readers see either entirely or not at all. */
@@ -67,7 +71,11 @@ export interface StorageTable<R> {
 
 /** Writes buffered apart from what readers see, in call order, until `commit`. */
 export interface ScratchSpace<R> {
-  put(record: R): void;
+  /**
+   * Buffers a record. Returns whether this scratch space already holds a record put under that
+   * primary key since it was made or cleared (a delete in between does not count).
+   */
+  put(record: R): boolean;
   delete(primaryKey: Key): void;
   /** Drop everything currently stored (and everything put before) when committed. */
   clear(): void;

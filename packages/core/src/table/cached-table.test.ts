@@ -300,7 +300,7 @@ describe('refresh under concurrency and failure', () => {
     await gate.reached;
     for (let i = 0; i < 200_000; i++) table.invalidateRecords([keys(2)]);
     gate.release();
-    await expect(refreshing).rejects.toBe(failure);
+    await expect(refreshing).rejects.toMatchObject({ name: 'DatabaseError', cause: failure });
     expect(table.peek(1)).toBeUndefined();
     expect(await table.getRecords(keys(1))).toEqual([user(1, 'changed')]);
   });

@@ -1,8 +1,21 @@
-import type { ChangeFeed } from '../change-feed/change-feed.js';
+import type { ChangeFeed, WaitOptions } from '../change-feed/change-feed.js';
 import type { DbAccess } from '../db-access/db-access.js';
-import { AlreadyLoadedError, MalformedSpecError, NotLoadedError, RecordNotFoundError, TableClosedError } from '../errors/errors.js';
+import {
+  AlreadyLoadedError,
+  DatabaseError,
+  DuplicateKeyError,
+  FeedDisconnectedError,
+  InvalidOptionsError,
+  MalformedSpecError,
+  NotLoadedError,
+  RecordNotFoundError,
+  SyncTimeoutError,
+  TableClosedError,
+  TablecacheError,
+} from '../errors/errors.js';
 import type { Indexes, IndexSpec, PrimaryKeysSpec } from '../indexes/indexes.js';
-import { assertKey, isPlainKey, type Key } from '../key/key.js';
+import { assertKey, type HashKey, hashKey, isPlainKey, type Key } from '../key/key.js';
+import { consoleLogger, isLogger, type Logger } from '../logging/logger.js';
 import type { Query } from '../query/query.js';
 import {
   PRIMARY_KEY_INDEX,
@@ -12,14 +25,25 @@ import {
   type StorageTable,
 } from '../storage/storage-table.js';
 import { InvalidationSet } from './invalidation-set.js';
+import { KeyTypes } from './key-types.js';
 import { SerialQueue } from './serial-queue.js';
 import { TableWatcher, type Unwatch, type WatchOptions } from './table-watcher.js';
+import { abortable, abortableItems, Signal, withTimeout } from './waits.js';
 
 export interface CachedTableOptions {
   /** Name used in errors and logs; default: the storage's name. */
   readonly name?: string;
   /** Most primary keys sent in one refresh query; more are split over several queries. */
   readonly maxKeysPerQuery?: number;
+  /** Where the table reports what has no caller to go to (default: one line each on the console). */
+  readonly logger?: Logger;
+  /** How long `sync()` waits by default before rejecting with `SyncTimeoutError` (default 30,000 ms). */
+  readonly syncTimeoutMs?: number;
+}
+
+/** Options of a read, a load or a watch: a signal that stops waiting (the call rejects with its reason). */
+export interface CallOptions {
+  readonly signal?: AbortSignal;
 }
 
 /** Counters of what a table has done since it was created. */
@@ -32,8 +56,21 @@ export interface CachedTableStats {
   readonly refreshQueries: number;
   /** Reads served from storage. */
   readonly readsFromStorage: number;
-  /** Reads passed to the database because storage does not cover them. */
+  /** Reads passed to the database because storage does not cover them (or may be stale: see `status`). */
   readonly readsFromDatabase: number;
+}
+
+/** Where a table stands, for readiness checks and dashboards. */
+export interface CachedTableStatus {
+  readonly load: 'idle' | 'loading' | 'loaded' | 'failed' | 'closed';
+  /**
+   * `unwatched`: no feed. `live`: every feed receives changes. `grace`: a feed lost its
+   * connection and memory is still served, for at most its `disconnectedGraceMs`.
+   * `disconnected`: a feed lost its connection; reads go to the database until it is back.
+   */
+  readonly feed: 'unwatched' | 'live' | 'grace' | 'disconnected';
+  /** Whether any invalidation waits for a refresh. */
+  readonly invalid: boolean;
 }
 
 type LoadState = 'idle' | 'loading' | 'loaded' | 'failed';
@@ -43,6 +80,17 @@ type ReadPlan<R> = { readonly from: 'storage'; readonly spec: StorageRecordsSpec
 
 /** A piece of a read: records already taken from storage, or a query still to run. */
 type ReadPiece<R> = { readonly records: R[] } | { readonly query: Query<R> };
+
+/**
+ * How the rows of a write are checked for a primary key the database repeated: by what the
+ * scratch space already holds when the write is one query, by the keys each query gave when it
+ * is several (a row may move between two queries' snapshots and rightly come back twice).
+ */
+type DuplicateCheck = 'by-storage' | 'within-query';
+
+function duplicateCheck(queries: number): DuplicateCheck {
+  return queries === 1 ? 'by-storage' : 'within-query';
+}
 
 /**
  * A database query mirrored into storage, read through indexes, kept correct by invalidation.
@@ -58,14 +106,19 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   readonly #db: DbAccess;
   readonly #storage: StorageTable<R>;
   readonly #maxKeysPerQuery: number;
+  readonly #logger: Logger;
+  readonly #syncTimeoutMs: number;
   readonly #writer = new SerialQueue();
   readonly #storageIndexes: readonly (readonly [string, StorageIndexDefinition<R>])[];
+  readonly #keyTypes = new KeyTypes();
   readonly #stats = { queries: 0, refreshes: 0, refreshQueries: 0, readsFromStorage: 0, readsFromDatabase: 0 };
 
   #loadState: LoadState = 'idle';
   #loading: Promise<void> | undefined;
   #loadedSignal = new Signal();
   #closed = false;
+  /** Rejects when the table closes, so that nothing waiting on it pends. */
+  readonly #closing = new Signal<never>();
 
   /** Incremented by every invalidation; a read waits only for invalidations up to its own. */
   #generation = 0;
@@ -76,13 +129,26 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   /** A refresh queued behind other writes; later callers join it rather than queue another. */
   #queuedRefresh: Promise<void> | undefined;
   readonly #watchers = new Set<TableWatcher<S | PrimaryKeysSpec<K>>>();
+  /** Watchers whose feed lost its connection and whose grace is over: memory is not trusted. */
+  readonly #distrustedBy = new Set<TableWatcher<S | PrimaryKeysSpec<K>>>();
+  /** Watchers whose feed lost its connection, still within their grace. */
+  readonly #graceBy = new Set<TableWatcher<S | PrimaryKeysSpec<K>>>();
 
   constructor(indexes: Indexes<R, S, K>, db: DbAccess, storage: StorageTable<R>, options: CachedTableOptions = {}) {
+    if (options.logger !== undefined && !isLogger(options.logger)) {
+      throw new InvalidOptionsError('logger must have error, warn, info and debug methods (console and pino loggers do)');
+    }
+    const syncTimeoutMs = options.syncTimeoutMs ?? 30_000;
+    if (typeof syncTimeoutMs !== 'number' || !(syncTimeoutMs > 0)) {
+      throw new InvalidOptionsError(`syncTimeoutMs must be a positive number of milliseconds; got ${String(options.syncTimeoutMs)}`);
+    }
     this.#indexes = indexes;
     this.#db = db;
     this.#storage = storage;
     this.name = options.name ?? storage.name;
     this.#maxKeysPerQuery = options.maxKeysPerQuery ?? 10_000;
+    this.#logger = options.logger ?? consoleLogger;
+    this.#syncTimeoutMs = syncTimeoutMs;
     this.#storageIndexes = Object.entries(indexes.storageIndexes);
     this.#pending = this.#newInvalidationSet();
   }
@@ -91,43 +157,62 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     return { ...this.#stats };
   }
 
-  /** Fills the empty table with the records of `spec` (e.g. `{ index: 'primaryKey', all: true }`). */
-  async load(spec: S): Promise<void> {
+  get status(): CachedTableStatus {
+    return {
+      load: this.#closed ? 'closed' : this.#loadState,
+      feed:
+        this.#watchers.size === 0 ? 'unwatched' : this.#distrustedBy.size > 0 ? 'disconnected' : this.#graceBy.size > 0 ? 'grace' : 'live',
+      invalid: !this.#nothingInvalid(),
+    };
+  }
+
+  /**
+   * Fills the empty table with the records of `spec` (e.g. `{ index: 'primaryKey', all: true }`).
+   * An aborted signal stops the load: the table stays empty and `loaded()` rejects too.
+   */
+  async load(spec: S, options: CallOptions = {}): Promise<void> {
     this.#assertOpen();
     this.#indexes.validateSpec(spec);
+    const signal = options.signal;
+    signal?.throwIfAborted();
     if (this.#loadState === 'loading' || this.#loadState === 'loaded') throw new AlreadyLoadedError(this.name);
     if (this.#loadState === 'failed') this.#loadedSignal = new Signal();
     this.#loadState = 'loading';
-    const signal = this.#loadedSignal;
+    const loaded = this.#loadedSignal;
     this.#loading = this.#writer.run(async () => {
       const readsStart = this.#generation;
-      const adjustment = this.#indexes.prepareAdjustment(spec);
       try {
+        const adjustment = this.#indexes.prepareAdjustment(spec);
         // Straight into storage, not through a scratch space: nobody reads a loading table
         // (reads wait for it), and a scratch copy would double the peak memory of a load.
         for (const query of adjustment.load) {
-          for await (const batch of this.#batches(query)) {
+          for await (const batch of abortableItems(this.#batches(query, 'load'), signal)) {
             this.#assertOpen();
-            for (const record of batch) this.#storage.put(record);
+            this.#learnKeyTypes(batch);
+            for (const record of batch) {
+              // Storage was empty: a record it already holds came twice from the database.
+              if (this.#storage.put(record)) throw new DuplicateKeyError(this.name, this.#indexes.primaryKey(record));
+            }
           }
         }
         this.#assertOpen();
         adjustment.commit();
         this.#markStaleArrivals(readsStart);
         this.#loadState = 'loaded';
-        signal.resolve();
+        loaded.resolve();
       } catch (error) {
         this.#storage.clear();
         this.#loadState = 'failed';
-        signal.reject(error);
+        loaded.reject(error);
         throw error;
       }
     });
     return this.#loading;
   }
 
-  /** Resolves once a load has succeeded; rejects when the current load attempt failed. */
+  /** Resolves once a load has succeeded; rejects when the current load attempt failed, or the table is closed. */
   loaded(): Promise<void> {
+    if (this.#closed) return Promise.reject(new TableClosedError(this.name));
     return this.#loadedSignal.promise;
   }
 
@@ -136,17 +221,18 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * spec only partly covered (a range straddling the cached window) takes the covered part from
    * memory and only the rest from the database, in the order of the pieces.
    */
-  async getRecords(spec: S | PrimaryKeysSpec<K>): Promise<R[]> {
+  async getRecords(spec: S | PrimaryKeysSpec<K>, options: CallOptions = {}): Promise<R[]> {
     const now = this.getRecordsSync(spec); // validates the spec for #read too
     if (now !== undefined) return now;
-    const pieces = await this.#read(spec);
+    const signal = options.signal;
+    const pieces = await this.#read(spec, signal);
     const [only] = pieces;
     if (pieces.length === 1 && only !== undefined && 'records' in only) return only.records;
     const records: R[] = [];
     for (const piece of pieces) {
       // A loop, not push(...spread): a spread of more than about 100,000 records overflows the stack.
       if ('records' in piece) for (const record of piece.records) records.push(record);
-      else for await (const record of this.#query(piece.query)) records.push(record);
+      else for await (const record of abortableItems(this.#query(piece.query, 'read'), signal)) records.push(record);
     }
     return records;
   }
@@ -169,11 +255,13 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * anywhere, makes every key wait). While nothing is invalid it allocates nothing, for the
    * hottest reads:
    * `table.peek(id) ?? (await table.getFirstRecord({ index: 'primaryKey', keys: [id] }))`.
+   * A key of another type than the table's keys (`'1'` for numbers) throws `KeyTypeError`.
    */
   peek(primaryKey: K): R | undefined {
     if (this.#closed) throw new TableClosedError(this.name);
     if (!isPlainKey(primaryKey)) assertKey(primaryKey, 'the key given to peek');
-    if (this.#loadState !== 'loaded') return undefined;
+    this.#keyTypes.checkPrimaryKey(primaryKey);
+    if (this.#loadState !== 'loaded' || this.#distrustedBy.size > 0) return undefined;
     const record = this.#storage.get(primaryKey);
     // Storage holds only covered records, so a stored one needs no coverage check, only validity.
     if (record === undefined) return undefined;
@@ -184,40 +272,48 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
 
   /** `getRecordsSync` for a spec already checked. */
   #fromMemoryNow(spec: S | PrimaryKeysSpec<K>): R[] | undefined {
-    if (this.#loadState !== 'loaded' || !this.#indexes.covers(spec)) return undefined;
-    if (!this.#nothingInvalid() && !this.#isValidNow(this.#indexes.storageRecordsSpec(spec))) return undefined;
-    this.#stats.readsFromStorage++;
+    if (this.#loadState !== 'loaded' || this.#distrustedBy.size > 0 || !this.#indexes.covers(spec)) return undefined;
     // The hottest read, one primary key, goes straight to storage's map.
     if (isPrimaryKeysSpec<K>(spec) && spec.keys.length === 1) {
-      const record = this.#storage.get(spec.keys[0] as K);
+      const key = spec.keys[0] as K;
+      this.#keyTypes.checkPrimaryKey(key);
+      if (!this.#nothingInvalid() && !this.#isValidNow({ kind: 'keys', index: PRIMARY_KEY_INDEX, keys: spec.keys })) return undefined;
+      this.#stats.readsFromStorage++;
+      const record = this.#storage.get(key);
       return record === undefined ? [] : [record];
     }
-    return this.#storage.getRecords(this.#indexes.storageRecordsSpec(spec));
+    const where = this.#indexes.storageRecordsSpec(spec);
+    this.#keyTypes.checkSpec(where);
+    if (!this.#nothingInvalid() && !this.#isValidNow(where)) return undefined;
+    this.#stats.readsFromStorage++;
+    return this.#storage.getRecords(where);
   }
 
   /** Like `getRecords`, streamed; what comes from storage is a snapshot taken when the read starts. */
-  async *streamRecords(spec: S | PrimaryKeysSpec<K>): AsyncGenerator<R, void, undefined> {
+  async *streamRecords(spec: S | PrimaryKeysSpec<K>, options: CallOptions = {}): AsyncGenerator<R, void, undefined> {
     this.#assertOpen();
     this.#indexes.validateSpec(spec);
-    for (const piece of await this.#read(spec)) {
+    const signal = options.signal;
+    for (const piece of await this.#read(spec, signal)) {
       if ('records' in piece) yield* piece.records;
-      else yield* this.#query(piece.query);
+      else yield* abortableItems(this.#query(piece.query, 'read'), signal);
     }
   }
 
   /** The first record matching `spec`; rejects with `RecordNotFoundError` when there is none. */
-  async getFirstRecord(spec: S | PrimaryKeysSpec<K>): Promise<R> {
+  async getFirstRecord(spec: S | PrimaryKeysSpec<K>, options: CallOptions = {}): Promise<R> {
     // The common case, a covered and valid read, is answered without awaiting anything.
     const now = this.getRecordsSync(spec); // validates the spec for #read too
     if (now !== undefined) {
       if (now.length > 0) return now[0] as R;
       throw new RecordNotFoundError(spec);
     }
-    for (const piece of await this.#read(spec)) {
+    const signal = options.signal;
+    for (const piece of await this.#read(spec, signal)) {
       if ('records' in piece) {
         if (piece.records.length > 0) return piece.records[0] as R;
       } else {
-        for await (const record of this.#query(piece.query)) return record;
+        for await (const record of abortableItems(this.#query(piece.query, 'read'), signal)) return record;
       }
     }
     throw new RecordNotFoundError(spec);
@@ -226,7 +322,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   /**
    * Declares that what storage holds for `oldSpecs` is stale and that the database rows of
    * `newSpecs` must be (re)loaded. Every read that starts after this call sees the refreshed
-   * state. Every spec is checked before anything is marked, so a bad spec loses nothing.
+   * state. Every spec is checked before anything is marked, so a bad spec loses nothing; a key
+   * of another type than the index's keys, which could never match a stored record, throws
+   * `KeyTypeError`.
    * The refresh drops what `oldSpecs` match and loads only `newSpecs`: rows that still exist
    * under an old spec must be named by a new one (the default, `newSpecs = oldSpecs`, does).
    */
@@ -234,7 +332,10 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#assertOpen();
     for (const specs of [oldSpecs, newSpecs]) {
       if (!Array.isArray(specs)) throw new MalformedSpecError(specs, 'invalidateRecords takes arrays of specs');
-      for (const spec of specs) this.#indexes.validateSpec(spec);
+      for (const spec of specs) {
+        this.#indexes.validateSpec(spec);
+        this.#keyTypes.checkSpec(isPrimaryKeysSpec<K>(spec) ? primaryKeysWhere(spec.keys) : this.#indexes.storageRecordsSpec(spec));
+      }
     }
     if (this.#loadState === 'idle' || this.#loadState === 'failed') return; // nothing is cached
     const generation = ++this.#generation;
@@ -258,6 +359,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
 
   /** Refreshes everything invalid now, in as few queries as the invalidations allow. */
   refreshInvalid(): Promise<void> {
+    if (this.#closed) return Promise.reject(new TableClosedError(this.name));
     this.#queuedRefresh ??= this.#writer.run(() => {
       this.#queuedRefresh = undefined;
       this.#running = this.#refresh();
@@ -268,18 +370,25 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
 
   /**
    * Keeps the table current from a change feed: each change is mapped to specs to invalidate
-   * (see `WatchOptions`); a gap or a truncate invalidates everything. Watch before `load` when
-   * you can: a table watched after loading cannot know what changed in between, so it is
-   * invalidated whole once.
+   * (see `WatchOptions`); a gap or a truncate invalidates everything. Resolves once the feed
+   * receives changes and (for feeds that can tell) every mapped source table is checked to
+   * send them; rejects with the feed's typed error listing what is missing otherwise. Watch
+   * before `load` when you can: a table watched after loading cannot know what changed in
+   * between, so it is invalidated whole once.
    */
-  async watch(feed: ChangeFeed, options: WatchOptions<S | PrimaryKeysSpec<K>> = {}): Promise<Unwatch> {
+  async watch(feed: ChangeFeed, options: WatchOptions<S | PrimaryKeysSpec<K>> = {}, call: CallOptions = {}): Promise<Unwatch> {
     this.#assertOpen();
+    const signal = call.signal ?? options.signal;
+    signal?.throwIfAborted();
     const watcher = new TableWatcher<S | PrimaryKeysSpec<K>>(
       {
         name: this.name,
+        logger: this.#logger,
+        decodeKeys: this.#db.decodeKeys?.bind(this.#db),
         invalidate: (specs) => this.invalidateRecords(specs),
         invalidateEverything: () => this.#invalidateEverything(),
         refreshInvalid: () => this.refreshInvalid(),
+        trust: (state) => this.#trust(watcher, state),
       },
       feed,
       options,
@@ -288,9 +397,10 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const unwatch = async () => {
       watcher.close();
       this.#watchers.delete(watcher);
+      this.#trust(watcher, 'live');
     };
     try {
-      await feed.ready?.();
+      await abortable(Promise.race([watcher.start(signal), this.#closing.promise]), signal);
     } catch (error) {
       await unwatch();
       throw error;
@@ -302,24 +412,33 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   /**
    * The read-your-writes barrier: once it resolves, every change committed before the call is
    * visible to reads (refreshed already in eager mode, refreshed by the next read in lazy mode).
+   * Rejects with `SyncTimeoutError` after `timeoutMs` (default: the table's `syncTimeoutMs`),
+   * with the signal's reason when aborted, and with `TableClosedError` when the table closes.
+   * It never resolves while a change could have been missed.
    */
-  async sync(): Promise<void> {
+  async sync(options: WaitOptions = {}): Promise<void> {
     this.#assertOpen();
-    await Promise.all([...this.#watchers].map((watcher) => watcher.sync()));
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const timeoutMs = options.timeoutMs ?? this.#syncTimeoutMs;
+    const synced = Promise.all([...this.#watchers].map((watcher) => watcher.sync({ timeoutMs, ...(signal && { signal }) })));
+    const bounded = withTimeout(synced, timeoutMs, () => new SyncTimeoutError(`table '${this.name}'`, timeoutMs));
+    await abortable(Promise.race([bounded, this.#closing.promise]), signal);
   }
 
   /** Moves what is cached to `spec`'s coverage: what leaves expires, what enters is loaded. */
   async adjust(spec: S): Promise<void> {
     this.#assertOpen();
     this.#indexes.validateSpec(spec);
-    if (this.#loadState === 'loading') await this.#loading;
+    if (this.#loadState === 'loading') await this.#loading?.catch(() => undefined);
     if (this.#loadState !== 'loaded') throw new NotLoadedError(this.name);
     await this.#writer.run(async () => {
       const readsStart = this.#generation;
       const adjustment = this.#indexes.prepareAdjustment(spec);
       const scratch = this.#storage.scratch();
       if (adjustment.expire !== undefined) this.#expire(scratch, adjustment.expire);
-      for (const query of adjustment.load) await this.#putRows(scratch, query, () => true);
+      const check = duplicateCheck(adjustment.load.length);
+      for (const query of adjustment.load) await this.#putRows(scratch, query, 'adjust', () => true, check);
       this.#assertOpen();
       scratch.commit();
       adjustment.commit();
@@ -334,7 +453,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     for (const watcher of this.#watchers) watcher.close();
     this.#watchers.clear();
     this.#storage.clear();
-    this.#loadedSignal.reject(new TableClosedError(this.name));
+    const closed = new TableClosedError(this.name);
+    this.#loadedSignal.reject(closed);
+    this.#closing.reject(closed);
   }
 
   #newInvalidationSet(): InvalidationSet<R, S> {
@@ -348,34 +469,54 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   }
 
   /**
+   * What a watcher says of its feed. `distrusted`: the feed lost its connection (and its grace is
+   * over), so changes may be going unseen: everything is invalid, and reads go to the database
+   * rather than refresh memory that could go stale again at once. `grace`: lost, but memory may
+   * still be served for a while. `live`: the feed is back (its gap invalidates everything).
+   */
+  #trust(watcher: TableWatcher<S | PrimaryKeysSpec<K>>, state: 'live' | 'grace' | 'distrusted'): void {
+    this.#graceBy.delete(watcher);
+    this.#distrustedBy.delete(watcher);
+    if (state === 'grace') this.#graceBy.add(watcher);
+    if (state === 'distrusted') {
+      this.#distrustedBy.add(watcher);
+      this.#invalidateEverything();
+    }
+  }
+
+  /**
    * Where each piece of a read comes from, in order: the whole spec when it is covered or not at
    * all, or the pieces the indexes split it into. Covered pieces wait for refreshes of what they
    * touch; coverage is asked again after every wait, since an adjust may have moved it.
    */
-  async #plan<T>(spec: S | PrimaryKeysSpec<K>, take: (plans: readonly ReadPlan<R>[]) => T): Promise<T> {
+  async #plan<T>(spec: S | PrimaryKeysSpec<K>, signal: AbortSignal | undefined, take: (plans: readonly ReadPlan<R>[]) => T): Promise<T> {
     const generation = this.#generation;
-    if (this.#loadState === 'loading') await this.#loading?.catch(() => undefined);
+    if (this.#loadState === 'loading') await abortable(this.#loading?.catch(() => undefined) ?? Promise.resolve(), signal);
     for (;;) {
       this.#assertOpen();
+      const distrusted = this.#distrustedBy.size > 0;
       const pieces = this.#indexes.covers(spec) ? [{ spec, covered: true }] : (this.#indexes.split?.(spec) ?? [{ spec, covered: false }]);
       const plans: ReadPlan<R>[] = [];
       let wait: Promise<void> | undefined;
       for (const piece of pieces) {
-        if (!piece.covered) {
+        if (!piece.covered || distrusted) {
           const query = this.#indexes.dbQuery(piece.spec);
-          if (query === undefined)
-            throw new MalformedSpecError(piece.spec, 'this table has no database query for it, and memory does not cover it');
-          plans.push({ from: 'db', query });
-          continue;
+          if (query !== undefined) {
+            plans.push({ from: 'db', query });
+            continue;
+          }
+          if (distrusted) throw new FeedDisconnectedError(this.name, piece.spec);
+          throw new MalformedSpecError(piece.spec, 'this table has no database query for it, and memory does not cover it');
         }
         const where = this.#indexes.storageRecordsSpec(piece.spec);
+        this.#keyTypes.checkSpec(where);
         if (this.#pending.intersects(where, generation)) wait = this.refreshInvalid();
         else if (this.#inFlight?.intersects(where, generation)) wait = this.#running;
         if (wait !== undefined) break;
         plans.push({ from: 'storage', spec: where });
       }
       if (wait !== undefined) {
-        await wait;
+        await abortable(Promise.race([wait, this.#closing.promise]), signal);
         continue;
       }
       for (const plan of plans) this.#stats[plan.from === 'storage' ? 'readsFromStorage' : 'readsFromDatabase']++;
@@ -388,8 +529,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * the plan that found them valid: no adjust or refresh can commit in between, however long the
    * database pieces take afterwards.
    */
-  async #read(spec: S | PrimaryKeysSpec<K>): Promise<ReadPiece<R>[]> {
-    return this.#plan(spec, (plans) =>
+  async #read(spec: S | PrimaryKeysSpec<K>, signal: AbortSignal | undefined): Promise<ReadPiece<R>[]> {
+    return this.#plan(spec, signal, (plans) =>
       plans.map((plan) => (plan.from === 'storage' ? { records: this.#storage.getRecords(plan.spec) } : { query: plan.query })),
     );
   }
@@ -408,15 +549,16 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       const queries = this.#reloadQueries(batch);
       if (queries === undefined) {
         scratch.clear();
-        for (const spec of this.#indexes.loadedSpecs().flatMap((loaded) => this.#chunked(loaded))) {
-          await this.#putRows(scratch, this.#queryFor(spec), covered);
-        }
+        const specs = this.#indexes.loadedSpecs().flatMap((loaded) => this.#chunked(loaded));
+        const check = duplicateCheck(specs.length);
+        for (const spec of specs) await this.#putRows(scratch, this.#queryFor(spec), 'refresh', covered, check);
       } else {
         for (const { where } of batch.staleSpecs) this.#expire(scratch, where);
         // A primary key's rows in the database are the whole truth about it: what is stored
         // under it goes, and comes back only if the database still has it.
         for (const key of batch.reloadKeys.values()) scratch.delete(key);
-        for (const query of queries) await this.#putRows(scratch, query, covered);
+        // These queries may overlap (a key and a range holding it).
+        for (const query of queries) await this.#putRows(scratch, query, 'refresh', covered, 'within-query');
       }
       this.#assertOpen();
       scratch.commit();
@@ -433,18 +575,22 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     }
   }
 
-  #query(query: Query<R>): AsyncIterable<R> {
-    this.#stats.queries++;
-    return this.#db.getRecords(query);
+  /** A query's rows; what the database throws reaches the caller as `DatabaseError` with it as the cause. */
+  async *#query(query: Query<R>, operation: string): AsyncGenerator<R, void, undefined> {
+    for await (const batch of this.#batches(query, operation)) yield* batch;
   }
 
-  async *#batches(query: Query<R>): AsyncGenerator<readonly R[], void, undefined> {
-    if (this.#db.getRecordBatches === undefined) {
-      for await (const record of this.#query(query)) yield [record];
-      return;
-    }
+  async *#batches(query: Query<R>, operation: string): AsyncGenerator<readonly R[], void, undefined> {
     this.#stats.queries++;
-    yield* this.#db.getRecordBatches(query);
+    try {
+      if (this.#db.getRecordBatches !== undefined) {
+        yield* this.#db.getRecordBatches(query);
+        return;
+      }
+      for await (const record of this.#db.getRecords(query)) yield [record];
+    } catch (error) {
+      throw error instanceof TablecacheError ? error : new DatabaseError(this.name, operation, error);
+    }
   }
 
   /**
@@ -476,10 +622,41 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     return query;
   }
 
-  async #putRows(scratch: ScratchSpace<R>, query: Query<R>, keep: (record: R) => boolean): Promise<void> {
-    for await (const batch of this.#batches(query)) {
-      for (const record of batch) if (keep(record)) scratch.put(record);
+  /**
+   * Writes a query's rows that `keep` accepts, refusing a primary key the query repeats: as
+   * the scratch space tells (`by-storage`), or by the keys this query gave (`within-query`).
+   */
+  async #putRows(
+    scratch: ScratchSpace<R>,
+    query: Query<R>,
+    operation: string,
+    keep: (record: R) => boolean,
+    check: DuplicateCheck,
+  ): Promise<void> {
+    const seen = check === 'within-query' ? new Set<HashKey>() : undefined;
+    for await (const batch of this.#batches(query, operation)) {
+      this.#assertOpen();
+      this.#learnKeyTypes(batch);
+      for (const record of batch) {
+        if (seen !== undefined) {
+          const key = this.#indexes.primaryKey(record);
+          const h = hashKey(key);
+          if (seen.has(h)) throw new DuplicateKeyError(this.name, key);
+          seen.add(h);
+        }
+        if (!keep(record)) continue;
+        if (scratch.put(record) && seen === undefined) throw new DuplicateKeyError(this.name, this.#indexes.primaryKey(record));
+      }
     }
+  }
+
+  /**
+   * Learns the key types from the first record of a batch: a table's keys are of one type, so a
+   * sample per batch costs nothing and finds a table whose key function mixes types.
+   */
+  #learnKeyTypes(batch: readonly R[]): void {
+    const [first] = batch;
+    if (first !== undefined) this.#keyTypes.learn(this.#indexes.primaryKey(first), this.#indexKeys(first));
   }
 
   #expire(scratch: ScratchSpace<R>, spec: StorageRecordsSpec<R>): void {
@@ -530,6 +707,10 @@ function isPrimaryKeysSpec<K extends Key>(spec: IndexSpec): spec is PrimaryKeysS
   return spec.index === PRIMARY_KEY_INDEX && 'keys' in spec;
 }
 
+function primaryKeysWhere(keys: readonly Key[]): StorageRecordsSpec<never> {
+  return { kind: 'keys', index: PRIMARY_KEY_INDEX, keys };
+}
+
 function* chunks<T>(values: Iterable<T>, size: number): Generator<T[]> {
   let chunk: T[] = [];
   for (const value of values) {
@@ -540,19 +721,4 @@ function* chunks<T>(values: Iterable<T>, size: number): Generator<T[]> {
     }
   }
   if (chunk.length > 0) yield chunk;
-}
-
-/** A promise settled from outside, that never counts as an unhandled rejection. */
-class Signal {
-  readonly promise: Promise<void>;
-  resolve!: () => void;
-  reject!: (error: unknown) => void;
-
-  constructor() {
-    this.promise = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-    this.promise.catch(() => undefined);
-  }
 }

@@ -1,21 +1,50 @@
-import type { Change, ChangeFeed, ChangeFeedEvent } from '../change-feed/change-feed.js';
-import { InvalidOptionsError } from '../errors/errors.js';
+import type {
+  Change,
+  ChangeFeed,
+  ChangeFeedEvent,
+  EncodedChange,
+  KeyDecoder,
+  SourceTable,
+  WaitOptions,
+} from '../change-feed/change-feed.js';
+import { InvalidKeyError, InvalidOptionsError, UnmatchableChangeError } from '../errors/errors.js';
+import { hashKey, type Key } from '../key/key.js';
+import { describeError, type Logger, RateLimitedLogger } from '../logging/logger.js';
+import { decodeChanges } from './decode-changes.js';
+import { abortable } from './waits.js';
 
 /** How changes to one source table reach a cached table: `true` invalidates all of it. */
 export type TableMapping<S> = true | ((change: Change) => readonly S[] | Promise<readonly S[]>);
 
 export interface WatchOptions<S> {
   /**
-   * Source tables (`name` or `schema.name`) and the specs their changes invalidate. Changes to
-   * tables not listed are ignored. Without `tables`, every change invalidates the whole table.
+   * Source tables and the specs their changes invalidate. Names are written as in SQL: `name`
+   * (found through the search path, as Postgres finds it), `schema.name`, or quoted
+   * (`"Sales"."Order Items"`). Changes to tables not listed are ignored. Without `tables`,
+   * every change invalidates the whole table.
    */
   readonly tables?: Readonly<Record<string, TableMapping<S>>>;
   /** `lazy` (default): the next read refreshes. `eager`: refresh in the background. */
   readonly refresh?: 'lazy' | 'eager';
   /** Eager mode waits this long after a change for more before refreshing (default 0). */
   readonly debounceMs?: number;
-  /** Errors with no caller to go to (a mapping that failed, a background refresh). Default: console.error. */
+  /**
+   * Put in place what the feed needs to see changes of the mapped tables (for `PgNotifyFeed`:
+   * the triggers) when it is missing, instead of rejecting. Default false.
+   */
+  readonly install?: boolean;
+  /**
+   * After the feed loses its connection, keep serving what memory holds for this long (default
+   * 0: stop at once). Changes made meanwhile are not seen, so memory may be this stale; `status`
+   * says `grace` while it lasts. After it, reads go to the database until the feed is back.
+   */
+  readonly disconnectedGraceMs?: number;
+  /** Backoff of eager refreshes that failed: doubles from `initial` to `max` (default 100 and 5,000 ms). */
+  readonly retryDelayMs?: { readonly initial?: number; readonly max?: number };
+  /** Errors with no caller to go to (a mapping that failed, a background refresh). Default: the table's logger. */
   readonly onError?: (error: unknown) => void;
+  /** Stops waiting for the feed to be ready (the same as `watch`'s third argument). */
+  readonly signal?: AbortSignal;
 }
 
 /** Stops watching. */
@@ -24,9 +53,14 @@ export type Unwatch = () => Promise<void>;
 /** What a watcher may do to the table it keeps current. */
 export interface WatchedTable<S> {
   readonly name: string;
+  readonly logger: Logger;
+  /** The table's own way of decoding keys (its database access's), if it has one. */
+  readonly decodeKeys: KeyDecoder | undefined;
   invalidate(specs: readonly S[]): void;
   invalidateEverything(): void;
   refreshInvalid(): Promise<void>;
+  /** How far memory can be trusted, as the feed's connection comes and goes. */
+  trust(state: 'live' | 'grace' | 'distrusted'): void;
 }
 
 /**
@@ -38,23 +72,42 @@ export class TableWatcher<S> {
   readonly #feed: ChangeFeed;
   /** Copied into a Map: a table named `constructor` must not find Object.prototype's. */
   readonly #tables: ReadonlyMap<string, TableMapping<S>> | undefined;
+  /** The mapped tables by their identity in the catalog, once the feed has resolved their names. */
+  #sources: ReadonlyMap<string, TableMapping<S>> | undefined;
   readonly #eager: boolean;
   readonly #debounceMs: number;
-  readonly #onError: (error: unknown) => void;
+  readonly #install: boolean;
+  readonly #graceMs: number;
+  readonly #retry: { readonly initial: number; readonly max: number };
+  readonly #decodeKeys: KeyDecoder | undefined;
+  /** The caller's handler for errors with nowhere else to go; without one, they are logged (rate-limited). */
+  readonly #onError: ((error: unknown) => void) | undefined;
+  readonly #log: RateLimitedLogger;
   readonly #unsubscribe: () => void;
-  /** Async mappings still running; `sync` waits for them. */
+  /** Async work (decoding keys, async mappings) still running; `sync` waits for it. */
   readonly #mapping = new Set<Promise<void>>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #immediate: ReturnType<typeof setImmediate> | undefined;
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Eager refreshes that failed in a row; the next retry waits longer. */
+  #failures = 0;
+  #lost = false;
   #closed = false;
 
   constructor(table: WatchedTable<S>, feed: ChangeFeed, options: WatchOptions<S>) {
-    const { tables, refresh = 'lazy', debounceMs = 0, onError } = options;
+    const { tables, refresh = 'lazy', debounceMs = 0, install = false, disconnectedGraceMs = 0, retryDelayMs = {}, onError } = options;
     if (refresh !== 'lazy' && refresh !== 'eager')
       throw new InvalidOptionsError(`refresh must be 'lazy' or 'eager'; got ${String(refresh)}`);
-    if (typeof debounceMs !== 'number' || !Number.isFinite(debounceMs) || debounceMs < 0) {
-      throw new InvalidOptionsError(`debounceMs must be a finite number ≥ 0; got ${String(debounceMs)}`);
+    for (const [name, value] of Object.entries({ debounceMs, disconnectedGraceMs })) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        throw new InvalidOptionsError(`${name} must be a finite number ≥ 0; got ${String(value)}`);
+      }
     }
+    const retry = { initial: retryDelayMs.initial ?? 100, max: retryDelayMs.max ?? 5000 };
+    if (!(retry.initial > 0) || !(retry.max >= retry.initial)) {
+      throw new InvalidOptionsError(`retryDelayMs needs 0 < initial ≤ max; got ${JSON.stringify(retryDelayMs)}`);
+    }
+    if (typeof install !== 'boolean') throw new InvalidOptionsError(`install must be a boolean; got ${typeof install}`);
     if (tables !== undefined) {
       if (typeof tables !== 'object' || tables === null)
         throw new InvalidOptionsError('tables must be an object of table name → true | mapping function');
@@ -69,13 +122,38 @@ export class TableWatcher<S> {
     this.#tables = tables === undefined ? undefined : new Map(Object.entries(tables));
     this.#eager = refresh === 'eager';
     this.#debounceMs = debounceMs;
-    this.#onError = onError ?? ((error) => console.error(`tablecache: table '${table.name}':`, error));
+    this.#install = install;
+    this.#graceMs = disconnectedGraceMs;
+    this.#retry = retry;
+    this.#decodeKeys = table.decodeKeys ?? feed.decodeKeys;
+    this.#log = new RateLimitedLogger(table.logger);
+    this.#onError = onError;
+    // Subscribed at once, before the feed is ready: nothing that arrives from now on is missed.
     this.#unsubscribe = feed.subscribe((event) => this.#onEvent(event));
   }
 
+  /**
+   * Waits for the feed to receive changes, and has it check (or, with `install`, set up) that
+   * every mapped table sends them, resolving the names the way the database does.
+   */
+  async start(signal: AbortSignal | undefined): Promise<void> {
+    const wait = signal === undefined ? {} : { signal };
+    await this.#feed.ready?.(wait);
+    if (this.#feed.prepare === undefined) return;
+    const names = this.#tables === undefined ? undefined : [...this.#tables.keys()];
+    const resolved = await abortable(this.#feed.prepare({ tables: names, install: this.#install, ...wait }), signal);
+    if (this.#tables === undefined) return;
+    const sources = new Map<string, TableMapping<S>>();
+    for (const [name, mapping] of this.#tables) {
+      const source = resolved.get(name);
+      if (source !== undefined) sources.set(sourceId(source), mapping);
+    }
+    this.#sources = sources;
+  }
+
   /** Resolves once every change committed before the call is invalidated (and, if eager, refreshed). */
-  async sync(): Promise<void> {
-    await this.#feed.sync();
+  async sync(options: WaitOptions = {}): Promise<void> {
+    await this.#feed.sync(options);
     while (this.#mapping.size > 0) await Promise.all(this.#mapping);
     if (this.#eager) {
       this.#cancelRefresh();
@@ -93,67 +171,172 @@ export class TableWatcher<S> {
     this.#closed = true;
     this.#unsubscribe();
     this.#cancelRefresh();
+    clearTimeout(this.#graceTimer);
   }
 
   #onEvent(event: ChangeFeedEvent): void {
     if (this.#closed) return;
-    if (event.type === 'gap') {
+    switch (event.type) {
+      case 'gap':
+        this.#reconnected();
+        return;
+      case 'lost':
+        this.#connectionLost(event.reason);
+        return;
+      case 'changes':
+        this.#onChanges(event.changes);
+        return;
+    }
+  }
+
+  #onChanges(changes: readonly (Change | EncodedChange)[]): void {
+    const mapped: { change: Change | EncodedChange; mapping: Exclude<TableMapping<S>, true> }[] = [];
+    let everything = false;
+    for (const change of changes) {
+      const mapping = this.#mappingFor(change);
+      if (mapping === undefined) continue;
+      // A table mapped to `true`, a truncate, or keys that did not fit: the whole table.
+      if (mapping === true || (change.old === undefined && change.new === undefined)) everything = true;
+      else mapped.push({ change, mapping });
+    }
+    if (everything) {
       this.invalidateEverything();
       return;
     }
-    if (event.type !== 'changes') return;
-    const specs: S[] = [];
-    let everything = false;
-    for (const change of event.changes as readonly Change[]) {
-      const mapping = this.#mappingFor(change);
-      if (mapping === undefined) continue;
-      if (mapping === true || (change.old === undefined && change.new === undefined)) {
-        everything = true;
-        continue;
-      }
-      try {
-        const result = mapping(change);
-        if (isPromise(result)) this.#track(result);
-        else for (const spec of result) specs.push(spec);
-      } catch (error) {
-        this.#onError(error);
-        everything = true;
-      }
+    if (mapped.length === 0) return;
+    let decoded: readonly Change[] | Promise<readonly Change[]>;
+    try {
+      decoded = decodeChanges(
+        mapped.map(({ change }) => change),
+        this.#decodeKeys,
+      );
+    } catch (error) {
+      this.#unmatchable(mapped[0]?.change, error);
+      return;
     }
-    if (everything) this.invalidateEverything();
-    else if (specs.length > 0) this.#invalidate(mergePrimaryKeys(specs));
+    if (isPromise(decoded)) {
+      this.#track(
+        decoded.then(
+          (rows) => this.#map(rows, mapped),
+          (error: unknown) => this.#unmatchable(mapped[0]?.change, error),
+        ),
+      );
+    } else {
+      this.#map(decoded, mapped);
+    }
   }
 
-  #mappingFor(change: Change): TableMapping<S> | undefined {
+  /** Runs each change's mapping; specs returned at once are invalidated together, async ones as they come. */
+  #map(changes: readonly Change[], mapped: readonly { mapping: Exclude<TableMapping<S>, true> }[]): void {
+    if (this.#closed) return;
+    const specs: S[] = [];
+    for (const [i, change] of changes.entries()) {
+      const mapping = (mapped[i] as { mapping: Exclude<TableMapping<S>, true> }).mapping;
+      try {
+        const result = mapping(change);
+        if (isPromise(result)) this.#track(result.then((late) => this.#invalidate(late, [change])));
+        else for (const spec of result) specs.push(spec);
+      } catch (error) {
+        this.#report(error);
+        this.invalidateEverything();
+        return;
+      }
+    }
+    if (specs.length > 0) this.#invalidate(mergePrimaryKeys(specs), changes);
+  }
+
+  #mappingFor(change: Change | EncodedChange): TableMapping<S> | undefined {
     if (this.#tables === undefined) return true;
+    if (this.#sources !== undefined) return this.#sources.get(sourceId(change));
     return this.#tables.get(`${change.schema}.${change.table}`) ?? this.#tables.get(change.table);
   }
 
-  /** Invalidates specs from a mapping; a spec the table refuses invalidates everything instead. */
-  #invalidate(specs: readonly S[]): void {
+  /**
+   * Invalidates specs from mappings. A key the table refuses (of another type than its keys)
+   * could never match: the whole table is invalidated and the error names the source table
+   * and column; any other refusal (a malformed spec) is reported and invalidates everything too.
+   */
+  #invalidate(specs: readonly S[], changes: readonly Change[]): void {
+    if (this.#closed) return;
     try {
       this.#table.invalidate(specs);
       this.#scheduleRefresh();
     } catch (error) {
-      this.#onError(error);
-      this.invalidateEverything();
+      if (error instanceof InvalidKeyError) this.#unmatchable(changes[0], error, changes);
+      else {
+        this.#report(error);
+        this.invalidateEverything();
+      }
     }
   }
 
-  #track(result: Promise<readonly S[]>): void {
-    const applied = (async () => {
-      try {
-        const specs = await result;
-        if (this.#closed) return;
-        this.#invalidate(specs);
-      } catch (error) {
-        if (this.#closed) return;
-        this.#onError(error);
-        this.invalidateEverything();
-      }
-    })();
+  /** A change whose keys cannot be decoded or matched: everything is invalid, and the error says where it came from. */
+  #unmatchable(change: Change | EncodedChange | undefined, error: unknown, changes: readonly Change[] = []): void {
+    if (this.#closed) return;
+    const key = error instanceof InvalidKeyError ? error.key : undefined;
+    const found = key === undefined ? undefined : columnHolding(changes, key as Key);
+    const source = found?.change ?? change;
+    this.#report(
+      new UnmatchableChangeError(
+        this.#table.name,
+        source === undefined ? 'an unknown table' : `${source.schema}.${source.table}`,
+        found?.column,
+        describeError(error),
+      ),
+    );
+    this.invalidateEverything();
+  }
+
+  #track(work: Promise<void>): void {
+    const applied = work.catch((error: unknown) => {
+      if (this.#closed) return;
+      this.#report(error);
+      this.invalidateEverything();
+    });
     this.#mapping.add(applied);
     void applied.finally(() => this.#mapping.delete(applied));
+  }
+
+  /** The feed cannot see changes any more: memory is trusted for the grace period, then not. */
+  #connectionLost(reason: string): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#cancelRefresh();
+    const distrust = () => {
+      this.#graceTimer = undefined;
+      this.#table.logger.warn(
+        `table '${this.#table.name}': its change feed is disconnected (${reason}); reads go to the database until it is back`,
+      );
+      this.#table.trust('distrusted');
+    };
+    if (this.#graceMs === 0) {
+      distrust();
+      return;
+    }
+    this.#table.logger.warn(
+      `table '${this.#table.name}': its change feed is disconnected (${reason}); memory is served for ${this.#graceMs} ms more, then reads go to the database`,
+    );
+    this.#table.trust('grace');
+    this.#graceTimer = setTimeout(distrust, this.#graceMs);
+  }
+
+  /** A gap: the feed is receiving again, and what it missed is unknown. */
+  #reconnected(): void {
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    if (this.#lost) this.#table.logger.info(`table '${this.#table.name}': its change feed is back; the table is refreshed whole`);
+    this.#lost = false;
+    this.#table.trust('live');
+    this.invalidateEverything();
+  }
+
+  /** An error with no caller: to `onError` if given, else one (rate-limited) line in the log. */
+  #report(error: unknown, what = 'a change could not be applied; the whole table was invalidated'): void {
+    if (this.#onError !== undefined) {
+      this.#onError(error);
+      return;
+    }
+    this.#log.log('error', what, `table '${this.#table.name}': ${what}: ${describeError(error)}`);
   }
 
   #cancelRefresh(): void {
@@ -163,17 +346,54 @@ export class TableWatcher<S> {
     this.#immediate = undefined;
   }
 
-  #scheduleRefresh(): void {
-    if (!this.#eager || this.#closed || this.#timer !== undefined || this.#immediate !== undefined) return;
+  /**
+   * Eager mode: refreshes in the background, soon. A refresh that fails is retried with
+   * backoff, without waiting for another change or a read; not while the feed is disconnected
+   * (its return invalidates everything anyway).
+   */
+  #scheduleRefresh(delayMs = this.#debounceMs): void {
+    if (!this.#eager || this.#closed || this.#lost || this.#timer !== undefined || this.#immediate !== undefined) return;
     const refresh = () => {
       this.#timer = undefined;
       this.#immediate = undefined;
-      this.#table.refreshInvalid().catch((error: unknown) => this.#onError(error));
+      this.#table.refreshInvalid().then(
+        () => {
+          this.#failures = 0;
+        },
+        (error: unknown) => {
+          if (this.#closed) return;
+          const delay = Math.min(this.#retry.max, this.#retry.initial * 2 ** this.#failures++);
+          this.#report(error, `a background refresh failed; retrying in ${delay} ms`);
+          this.#scheduleRefresh(delay);
+        },
+      );
     };
-    // Without a debounce, the next turn of the event loop (a timer would wait a millisecond or more).
-    if (this.#debounceMs === 0) this.#immediate = setImmediate(refresh);
-    else this.#timer = setTimeout(refresh, this.#debounceMs);
+    // Without a delay, the next turn of the event loop (a timer would wait a millisecond or more).
+    if (delayMs === 0) this.#immediate = setImmediate(refresh);
+    else this.#timer = setTimeout(refresh, delayMs);
   }
+}
+
+/** A source table's identity as one string (schema and table names may hold any character but NUL). */
+function sourceId(table: SourceTable): string {
+  return `${table.schema}\u0000${table.table}`;
+}
+
+/** The change and column holding `key` (as the mapping took it from a row), to name them in an error. */
+function columnHolding(changes: readonly Change[], key: Key): { change: Change; column: string } | undefined {
+  const wanted = hashKey(key);
+  for (const change of changes) {
+    for (const row of [change.old, change.new]) {
+      for (const [column, value] of Object.entries(row ?? {})) {
+        if (value === key || (isHashable(value) && hashKey(value) === wanted)) return { change, column };
+      }
+    }
+  }
+  return undefined;
+}
+
+function isHashable(value: unknown): value is Key {
+  return value !== null && value !== undefined && (typeof value !== 'object' || value instanceof Date || value instanceof Uint8Array);
 }
 
 /** One spec for all the primary keys a batch names (each spec would be validated and marked apart). */

@@ -1,3 +1,5 @@
+import { DatabaseError } from '../errors/errors.js';
+
 /**
  * One failure at a time, injected into a database's next query, and the rule that only that
  * failure, only once, may surface from the table: anything else rejecting is a bug.
@@ -28,7 +30,9 @@ export class InjectedFailures {
     try {
       return await work;
     } catch (error) {
-      if (error !== this.error || !this.#armed) throw error;
+      // The table passes the database's failure on as the cause of a DatabaseError.
+      const injected = error === this.error || (error instanceof DatabaseError && error.cause === this.error);
+      if (!injected || !this.#armed) throw error;
       this.#armed = false;
       return undefined;
     }

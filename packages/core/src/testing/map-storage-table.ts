@@ -68,11 +68,13 @@ export class MapStorageTable<R> implements StorageTable<R> {
     });
   }
 
-  put(record: R): void {
+  put(record: R): boolean {
     this.#check(record);
     const h = hashKey(this.#layout.primaryKey(record));
+    const held = this.#records.has(h);
     this.#records.set(h, record);
     this.#putOrder.set(h, this.#puts++);
+    return held;
   }
 
   clear(): void {
@@ -93,8 +95,10 @@ export class MapStorageTable<R> implements StorageTable<R> {
         open();
         this.#check(record);
         const h = hashKey(this.#layout.primaryKey(record));
+        const previous = writes.get(h);
         writes.delete(h);
         writes.set(h, { record });
+        return previous !== undefined;
       },
       delete: (primaryKey) => {
         open();

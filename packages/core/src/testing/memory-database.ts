@@ -1,4 +1,4 @@
-import { type DbAccess, type HashKey, hashKey, type Key, type Query, type RawQuery } from '../index.js';
+import { type DbAccess, type HashKey, hashKey, type Key, type KeyDecoder, type Query, type RawQuery } from '../index.js';
 
 /** A point where queries of a `MemoryDatabase` stop until released. */
 export interface Gate {
@@ -18,10 +18,13 @@ export class MemoryDatabase<R> implements DbAccess {
   /** Every query run, in order. */
   readonly queries: RawQuery[] = [];
   readonly queryAll: RawQuery = { sql: 'select all' };
+  /** Set to act as an access that decodes change keys as its rows are decoded. */
+  decodeKeys?: KeyDecoder;
   readonly #primaryKey: (record: R) => Key;
   readonly #batchSize: number;
   #gates: { reached: () => void; released: Promise<void> }[] = [];
   #failures: { error: unknown; afterRows: number }[] = [];
+  #repeats = 0;
 
   constructor(primaryKey: (record: R) => Key, options: { batchSize?: number } = {}) {
     this.#primaryKey = primaryKey;
@@ -60,6 +63,11 @@ export class MemoryDatabase<R> implements DbAccess {
     return { reached: reachedPromise, release };
   }
 
+  /** The next query yields its first row twice, as a join that fans out repeats a key. */
+  repeatNext(): void {
+    this.#repeats++;
+  }
+
   /** The next query fails with `error` after yielding `afterRows` rows. */
   failNext(error: unknown, afterRows = 0): void {
     this.#failures.push({ error, afterRows });
@@ -71,6 +79,10 @@ export class MemoryDatabase<R> implements DbAccess {
     const gate = this.#gates.shift();
     const failure = this.#failures.shift();
     const rows = this.#select(raw);
+    if (this.#repeats > 0 && rows.length > 0) {
+      this.#repeats--;
+      rows.push(rows[0] as R);
+    }
     if (gate !== undefined) {
       gate.reached();
       await gate.released;

@@ -1,17 +1,35 @@
-import type { Change, ChangeFeed, ChangeFeedEvent } from '../index.js';
+import type { Change, ChangeFeed, ChangeFeedEvent, EncodedChange, KeyDecoder, PrepareRequest, SourceTable, WaitOptions } from '../index.js';
 
-/** A change feed driven by the test: `emit` delivers at once, so `sync` has nothing to wait for. */
+/**
+ * A change feed driven by the test: `emit` delivers at once, so `sync` has nothing to wait for
+ * unless `holdSyncs` says so. `prepare` and `decodeKeys` may be set to act as a feed that checks
+ * its sources or decodes keys.
+ */
 export class MemoryFeed implements ChangeFeed {
   readonly #listeners = new Set<(event: ChangeFeedEvent) => void>();
+  #held: Promise<void> | undefined;
   syncs = 0;
+  prepare?: (request: PrepareRequest) => Promise<ReadonlyMap<string, SourceTable>>;
+  decodeKeys?: KeyDecoder;
 
   subscribe(listener: (event: ChangeFeedEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
-  async sync(): Promise<void> {
+  async sync(_options?: WaitOptions): Promise<void> {
     this.syncs++;
+    await this.#held;
+  }
+
+  /** Syncs wait until the function returned is called. */
+  holdSyncs(): () => void {
+    let release!: () => void;
+    this.#held = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.#held = undefined;
+      release();
+    };
   }
 
   get listeners(): number {
@@ -22,7 +40,7 @@ export class MemoryFeed implements ChangeFeed {
     for (const listener of this.#listeners) listener(event);
   }
 
-  changes(...changes: Change[]): void {
+  changes(...changes: (Change | EncodedChange)[]): void {
     this.emit({ type: 'changes', changes });
   }
 }
