@@ -22,24 +22,17 @@ const sorted = (records: readonly Member[]) => [...records].sort((a, b) => a.id 
 function members() {
   const db = new MemoryDatabase<Member>((m) => m.id);
   for (let id = 0; id < 12; id++) db.set(member(id));
-  const indexes = new NamedIndexes({
-    primaryKey: (m: Member) => m.id,
-    queryAll: db.queryAll,
-    querySome: db.querySome,
-    hash: {
-      byCity: { key: (m: Member) => m.city, query: (cities) => db.where(`city in ${cities}`, (m) => cities.includes(m.city)) },
-      byTeam: {
-        key: (m: Member) => m.team,
-        query: (teams) => db.where(`team in ${JSON.stringify(teams)}`, (m) => teams.some((t) => t[0] === m.team[0] && t[1] === m.team[1])),
-      },
-    },
-    range: {
-      byJoined: {
-        score: (m: Member) => m.joined,
-        query: (ge, lt) => db.where(`joined in [${ge}, ${lt})`, (m) => m.joined >= ge && m.joined < lt),
-      },
-    },
-  });
+  // Built index by index: each key type flows from its key function, with nothing annotated.
+  const indexes = new NamedIndexes({ primaryKey: (m: Member) => m.id, queryAll: db.queryAll, querySome: db.querySome })
+    .withHashIndex('byCity', { key: (m) => m.city, query: (cities) => db.where(`city in ${cities}`, (m) => cities.includes(m.city)) })
+    .withHashIndex('byTeam', {
+      key: (m) => m.team,
+      query: (teams) => db.where(`team in ${JSON.stringify(teams)}`, (m) => teams.some((t) => t[0] === m.team[0] && t[1] === m.team[1])),
+    })
+    .withRangeIndex('byJoined', {
+      score: (m) => m.joined,
+      query: (ge, lt) => db.where(`joined in [${ge}, ${lt})`, (m) => m.joined >= ge && m.joined < lt),
+    });
   const table = new CachedTable(indexes, db, new MapStorageTable(indexes));
   return { db, table };
 }
@@ -52,6 +45,17 @@ async function loadedMembers() {
 }
 
 describe('several indexes on one table', () => {
+  test('an index name taken twice is refused with MalformedSpecError', () => {
+    const db = new MemoryDatabase<Member>((m) => m.id);
+    const indexes = new NamedIndexes({ primaryKey: (m: Member) => m.id, queryAll: db.queryAll }).withHashIndex('byCity', {
+      key: (m) => m.city,
+      query: () => db.queryAll,
+    });
+    const again = 'byCity' as string;
+    expect(() => indexes.withRangeIndex(again, { score: (m) => m.joined, query: () => db.queryAll })).toThrow(MalformedSpecError);
+    expect(() => indexes.withHashIndex('primaryKey' as string, { key: (m) => m.id, query: () => db.queryAll })).toThrow(MalformedSpecError);
+  });
+
   test('after loading everything, every index is read from memory', async () => {
     const { db, table } = await loadedMembers();
     expect(sorted(await table.getRecords({ index: 'byCity', keys: [1] }))).toEqual([1, 4, 7, 10].map((id) => member(id)));

@@ -97,6 +97,51 @@ export class NamedIndexes<
     ]);
   }
 
+  /**
+   * This table with one more hash index. The key type flows from `key` to `query`'s keys and
+   * to the specs (`{ index: name, keys }`), with nothing annotated:
+   * `.withHashIndex('byCity', { key: (user) => user.city_id, query: (cityIds) => … })`.
+   * (In the constructor's `hash` option, TypeScript cannot infer a key type from a function of
+   * the record, so there `query`'s parameter needs an annotation.)
+   */
+  withHashIndex<N extends string, HK extends Key>(
+    name: N & Exclude<N, keyof H | keyof G | typeof PRIMARY_KEY_INDEX>,
+    definition: HashIndexDefinition<R, HK>,
+  ): NamedIndexes<R, K, H & { readonly [P in N]: HK }, G, A> {
+    this.#assertNewName(name);
+    // The record type of the new index is the one added here; TypeScript cannot follow that through the spread.
+    const hash = { ...this.#options.hash, [name]: definition } as unknown as NamedIndexesOptions<
+      R,
+      K,
+      H & { readonly [P in N]: HK },
+      G
+    >['hash'];
+    return new NamedIndexes<R, K, H & { readonly [P in N]: HK }, G, A>({ ...this.#options, hash });
+  }
+
+  /**
+   * This table with one more range index; the score type flows from `score` to `query`'s bounds
+   * and to the specs (`{ index: name, ge, lt }`):
+   * `.withRangeIndex('byCreated', { score: (user) => user.created_at, query: (ge, lt) => … })`.
+   */
+  withRangeIndex<N extends string, SK extends Key>(
+    name: N & Exclude<N, keyof H | keyof G | typeof PRIMARY_KEY_INDEX>,
+    definition: RangeIndexDefinition<R, SK>,
+  ): NamedIndexes<R, K, H, G & { readonly [P in N]: SK }, A> {
+    this.#assertNewName(name);
+    const range = { ...this.#options.range, [name]: definition } as unknown as NamedIndexesOptions<
+      R,
+      K,
+      H,
+      G & { readonly [P in N]: SK }
+    >['range'];
+    return new NamedIndexes<R, K, H, G & { readonly [P in N]: SK }, A>({ ...this.#options, range });
+  }
+
+  #assertNewName(name: string): void {
+    if (this.indexNames.includes(name)) throw new MalformedSpecError(name, 'index names must be unique and not "primaryKey"');
+  }
+
   primaryKey(record: R): K {
     const key = this.#options.primaryKey(record);
     assertKey(key, 'primaryKey() of a record');

@@ -2,6 +2,7 @@
 // call that must not compile, and the build fails if it does.
 import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
 import { describe, expectTypeOf, test } from 'vitest';
+import { NamedIndexes } from '../indexes/named-indexes.js';
 import { PrimaryKeyIndexes } from '../indexes/primary-key-indexes.js';
 import { MapStorageTable, MemoryDatabase } from '../testing/index.js';
 import { CachedTable } from './cached-table.js';
@@ -68,5 +69,21 @@ describe('types flow from the query to the read', () => {
       primaryKey: (user) => user.name,
       querySome: () => db.selectFrom('users').select(['id']),
     });
+  });
+
+  test('hash and range indexes added to NamedIndexes type their queries and specs with nothing annotated', () => {
+    const users = () => db.selectFrom('users').select(['id', 'name', 'email']);
+    const indexes = new NamedIndexes({ queryAll: users(), primaryKey: (user) => user.id })
+      .withHashIndex('byName', { key: (user) => user.name, query: (names) => users().where('name', 'in', names) })
+      .withRangeIndex('byId', { score: (user) => user.id, query: (ge, lt) => users().where('id', '>=', ge).where('id', '<', lt) });
+    const table = new CachedTable(indexes, new MemoryDatabase(() => 0), new MapStorageTable(indexes));
+    void (() => table.getRecords({ index: 'byName', keys: ['Ada'] }));
+    void (() => table.getRecords({ index: 'byId', ge: 1, lt: 9 }));
+    // @ts-expect-error: names are strings
+    void (() => table.getRecords({ index: 'byName', keys: [1] }));
+    // @ts-expect-error: the table has no index 'byEmail'
+    void (() => table.getRecords({ index: 'byEmail', keys: ['a@b'] }));
+    // @ts-expect-error: an index name is taken once
+    void indexes.withHashIndex('byName', { key: (user) => user.email ?? '', query: () => users() });
   });
 });

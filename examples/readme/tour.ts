@@ -1,0 +1,81 @@
+// The README's tour, type-checked as written: each region is a code block of README.md.
+type Database = import('./schema.js').Database;
+
+// #region tour
+import { CachedTable, PrimaryKeyIndexes } from '@tablecache/core';
+import { LocalStorageTable } from '@tablecache/local';
+import { PostgresAccess } from '@tablecache/postgres';
+
+const access = new PostgresAccess<Database>({ connectionString: process.env.DATABASE_URL! });
+// or { pool }, { kysely }, or { pglite } for embedded Postgres
+const db = access.kysely;
+
+const usersJoin = () =>
+  db
+    .selectFrom('users')
+    .leftJoin('users_cities', 'users_cities.user_id', 'users.user_id')
+    .leftJoin('cities', 'cities.city_id', 'users_cities.city_id')
+    .select(['users.user_id', 'users.name', 'cities.name as city_name']);
+
+// The record type comes from the query: { user_id: number; name: string; city_name: string | null }
+const indexes = new PrimaryKeyIndexes({
+  queryAll: usersJoin(),
+  primaryKey: (user) => user.user_id,
+  querySome: (ids) => usersJoin().where('users.user_id', 'in', ids),
+});
+const users = new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'users' }));
+
+await users.load({ index: 'primaryKey', all: true }); // streams the join into memory
+await users.getRecords({ index: 'primaryKey', keys: [1, 2] }); // from memory, no query
+await users.getRecords({ index: 'primaryKey', keys: [99] }); // [] — known absent, no query
+await users.getFirstRecord({ index: 'primaryKey', keys: [1] }); // or RecordNotFoundError
+
+// Hot paths that must not await: answered from memory or not at all (nothing is started).
+users.peek(1); // the record, or undefined: absent, invalid or not cached
+users.getRecordsSync({ index: 'primaryKey', keys: [1, 2] }); // any spec: the records, or undefined if memory cannot answer now
+const user = users.peek(1) ?? (await users.getFirstRecord({ index: 'primaryKey', keys: [1] }));
+console.log(user.name);
+
+// After a change in the database:
+users.invalidateRecords([{ index: 'primaryKey', keys: [1] }]); // lazy: the next read of user 1 refreshes it
+await users.refreshInvalid(); // or refresh everything invalid now, in few queries
+
+await users.adjust({ index: 'primaryKey', keys: [1, 2, 3] }); // cache a different set: expire the rest, load what enters
+for await (const user of users.streamRecords({ index: 'primaryKey', all: true })) {
+  console.log(user.name, user.city_name);
+}
+await users.close();
+await access.close();
+
+// #endregion tour
+
+// #region following
+import type { Change } from '@tablecache/core';
+import { installTriggers, PgNotifyFeed } from '@tablecache/postgres';
+
+// Once (idempotent), or from the command line: tablecache install --url $DATABASE_URL users cities users_cities
+await installTriggers(access, { tables: ['users', 'cities', 'users_cities'] });
+
+const feed = new PgNotifyFeed({ connectionString: process.env.DATABASE_URL! }); // or { pglite }
+// A change carries the changed row's primary key, old and/or new (an update may change it).
+const byUser = (change: Change) => [
+  { index: 'primaryKey' as const, keys: [change.old, change.new].flatMap((row) => (row ? [row.user_id as number] : [])) },
+];
+await users.watch(feed, {
+  tables: {
+    users: byUser,
+    users_cities: byUser,
+    // A renamed city touches every user living there; only the database knows who that is.
+    cities: async (change) => {
+      const cityId = (change.new ?? change.old)!.city_id as number;
+      const rows = await db.selectFrom('users_cities').select('user_id').where('city_id', '=', cityId).execute();
+      return [{ index: 'primaryKey', keys: rows.map((row) => row.user_id) }];
+    },
+  },
+  refresh: 'eager', // or 'lazy' (default): the next read refreshes
+});
+await users.load({ index: 'primaryKey', all: true }); // watch first, then load: nothing slips between
+
+await db.updateTable('users').set({ name: 'Alicia' }).where('user_id', '=', 1).execute();
+await users.sync(); // read-your-writes: every change committed before this call is now visible
+// #endregion following
