@@ -173,6 +173,33 @@ for (const backend of testBackends()) {
       expect(() => new PgNotifyFeed(database.connection, options)).toThrow(InvalidOptionsError);
     });
 
+    test('changes carry their keys as Postgres text, with the key columns and their types', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      await feed.ready();
+      const { events } = recordEvents(feed);
+      await database.exec("UPDATE items SET label = 'v2' WHERE id = 3");
+      await feed.sync();
+      expect(events.map(({ event }) => event)).toEqual([
+        {
+          type: 'changes',
+          changes: [{ op: 'update', schema: 'public', table: 'items', keyColumns: [{ name: 'id', typeId: 23 }], old: ['3'], new: ['3'] }],
+        },
+      ]);
+      await feed.close();
+    });
+
+    test('decodeKeys decodes key texts as this backend decodes the same columns in query results', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      const texts = ['3', '9007199254740993', '2024-05-06 07:08:09.123+00', 'a b', '6f1c2a9e-0d3b-4c55-9a3e-2b8d7f0e1a22'];
+      const [row] = await database.exec<Record<string, unknown>>(
+        'SELECT $1::int4 AS a, $2::int8 AS b, $3::timestamptz AS c, $4::text AS d, $5::uuid AS e',
+        texts,
+      );
+      const columns = [23, 20, 1184, 25, 2950].map((typeId, i) => ({ name: 'abcde'[i]!, typeId }));
+      expect(await feed.decodeKeys(columns, [texts])).toEqual([Object.values(row!)]);
+      await feed.close();
+    });
+
     test('syncs that start before their marker is sent share it', async () => {
       const feed = new PgNotifyFeed(database.connection);
       await feed.ready();

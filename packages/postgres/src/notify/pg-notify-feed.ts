@@ -8,16 +8,17 @@ import {
   FeedClosedError,
   InvalidOptionsError,
   isLogger,
+  type KeyDecoder,
   type Logger,
   SyncTimeoutError,
   type WaitOptions,
 } from '@tablecache/core';
 import pg from 'pg';
 import { checkChannel, DEFAULT_CHANNEL } from '../triggers/trigger-target.js';
+import { keyDecoder, type Notification, readNotification } from './encoded-change.js';
 import { FeedConnectionError, feedName } from './feed-errors.js';
 import { FeedReporter } from './feed-reporter.js';
 import type { NotificationSource } from './notification-source.js';
-import { type ParseValue, type Payload, parsePayload } from './payload.js';
 import { PgListener } from './pg-listener.js';
 import { PgliteListener } from './pglite-listener.js';
 import { isTimeout, waitFor } from './wait.js';
@@ -58,7 +59,8 @@ interface Marker {
 
 /**
  * The change feed of the triggers `installTriggers` puts in place, from LISTEN on a dedicated
- * connection (or on PGlite).
+ * connection (or on PGlite). Changes carry their keys as Postgres text (`EncodedChange`): the
+ * table decodes them with its own access, or with `decodeKeys`.
  *
  * A connection that drops or stops answering is announced at once (`lost`); after the reconnect
  * a `gap` follows, since notifications sent meanwhile are gone. An unreadable payload is a gap
@@ -68,9 +70,10 @@ interface Marker {
  */
 export class PgNotifyFeed implements ChangeFeed {
   readonly channel: string;
+  /** Decodes keys with this feed's parsers (pg's defaults, or PGlite's) for tables whose access cannot. */
+  readonly decodeKeys: KeyDecoder;
   readonly #name: string;
   readonly #source: NotificationSource;
-  readonly #parseValue: ParseValue;
   readonly #reporter: FeedReporter;
   readonly #syncTimeoutMs: number;
   readonly #listeners = new Set<(event: ChangeFeedEvent) => void>();
@@ -106,7 +109,7 @@ export class PgNotifyFeed implements ChangeFeed {
     this.#syncTimeoutMs = durations.syncTimeoutMs;
     if (typeof connection === 'object' && connection !== null && 'pglite' in connection) {
       this.#source = new PgliteListener(connection.pglite, this.channel);
-      this.#parseValue = (text, typeId) => pgliteTypes.parseType(text, typeId);
+      this.decodeKeys = keyDecoder((text, typeId) => pgliteTypes.parseType(text, typeId));
     } else if (typeof connection === 'object' && connection !== null && typeof connection.connectionString === 'string') {
       this.#source = new PgListener({
         connectionString: connection.connectionString,
@@ -117,7 +120,7 @@ export class PgNotifyFeed implements ChangeFeed {
         reconnectDelayMs: { initial: durations['reconnectDelayMs.initial'], max: durations['reconnectDelayMs.max'] },
         reporter: this.#reporter,
       });
-      this.#parseValue = (text, typeId) => pg.types.getTypeParser(typeId, 'text')(text);
+      this.decodeKeys = keyDecoder((text, typeId) => pg.types.getTypeParser(typeId, 'text')(text));
     } else {
       throw new InvalidOptionsError('PgNotifyFeed takes { connectionString } or { pglite }');
     }
@@ -210,9 +213,9 @@ export class PgNotifyFeed implements ChangeFeed {
   }
 
   #onPayload(text: string): void {
-    let notification: Payload;
+    let notification: Notification;
     try {
-      notification = parsePayload(text, this.#parseValue);
+      notification = readNotification(text);
     } catch (error) {
       this.#reporter.error('payload', error, `${this.#name}: ${describeError(error)} (treated as a gap)`);
       this.#gap(`an unreadable payload arrived on channel '${this.channel}'`);
