@@ -56,6 +56,18 @@ describe('PgNotifyFeed whose first connection fails', () => {
     }
   });
 
+  test('ready() with a timeoutMs of its own stops waiting then, with FeedConnectionError naming the last error', async () => {
+    const port = await closedPort();
+    const feed = new PgNotifyFeed(
+      { connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` },
+      { connectTimeoutMs: 60_000, reconnectDelayMs: { initial: 20, max: 100 }, onError: () => undefined },
+    );
+    const error = await feed.ready({ timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FeedConnectionError);
+    expect((error as Error).message).toMatch(/did not connect within 300 ms: .*ECONNREFUSED/);
+    await feed.close();
+  });
+
   describe.skipIf(!server?.available)('on the test server', () => {
     let database: OpenBackend;
 
@@ -157,7 +169,7 @@ describe.skipIf(!server?.available)('PgNotifyFeed when its connection is lost', 
     await feed.ready();
     const pid = await faults.listenerPid();
     if (!isLocalBackend(pid)) context.skip('the test server is not on this machine: its backend cannot be stopped');
-    const { types, at } = recordEvents(feed);
+    const { events, types, at } = recordEvents(feed);
     const frozenAt = Date.now();
     process.kill(pid, 'SIGSTOP');
     try {
@@ -167,6 +179,7 @@ describe.skipIf(!server?.available)('PgNotifyFeed when its connection is lost', 
     }
     // The bound, plus a second for timers and the event loop: a generous safety margin.
     expect(at('lost')! - frozenAt).toBeLessThanOrEqual(2000 + 2000 + 1000);
+    expect(events[0]!.event).toMatchObject({ reason: expect.stringMatching(/no answer to a liveness check within 2000 ms/) });
     await vi.waitFor(() => expect(types()).toEqual(['lost', 'gap']), { timeout: 10_000 });
   });
 
