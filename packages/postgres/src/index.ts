@@ -1,5 +1,6 @@
 export { type CliIo, runCli, USAGE } from './cli/run-cli.js';
 export { compileQuery, type SqlStatement } from './compile-query.js';
+export { FeedConnectionError } from './notify/feed-errors.js';
 export { type Payload, PayloadError, parsePayload } from './notify/payload.js';
 export { PgNotifyFeed, type PgNotifyFeedOptions } from './notify/pg-notify-feed.js';
 export {

@@ -1,10 +1,20 @@
-import { CachedTable, type ChangeFeedEvent, InvalidOptionsError, PrimaryKeyIndexes } from '@tablecache/core';
+import { PGlite } from '@electric-sql/pglite';
+import {
+  CachedTable,
+  type ChangeFeedEvent,
+  FeedClosedError,
+  InvalidOptionsError,
+  type Logger,
+  PrimaryKeyIndexes,
+  SyncTimeoutError,
+} from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
-import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { PostgresAccess } from '../postgres-access.js';
 import { installTriggers } from '../triggers/install-triggers.js';
+import { countMarkers, recordEvents, recordingLogger } from './feed.fixture.js';
+import { FeedConnectionError } from './feed-errors.js';
 import { PgNotifyFeed } from './pg-notify-feed.js';
 
 interface Item {
@@ -157,103 +167,161 @@ for (const backend of testBackends()) {
     test.each([
       ['an empty channel', { channel: '' }],
       ['a zero liveness interval', { livenessIntervalMs: 0 }],
+      ['an infinite sync timeout', { syncTimeoutMs: Number.POSITIVE_INFINITY }],
+      ['a logger without its methods', { logger: {} as Logger }],
     ])('%s is refused with InvalidOptionsError', (_, options) => {
       expect(() => new PgNotifyFeed(database.connection, options)).toThrow(InvalidOptionsError);
+    });
+
+    test('changes carry their keys as Postgres text, with the key columns and their types', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      await feed.ready();
+      const { events } = recordEvents(feed);
+      await database.exec("UPDATE items SET label = 'v2' WHERE id = 3");
+      await feed.sync();
+      expect(events.map(({ event }) => event)).toEqual([
+        {
+          type: 'changes',
+          changes: [{ op: 'update', schema: 'public', table: 'items', keyColumns: [{ name: 'id', typeId: 23 }], old: ['3'], new: ['3'] }],
+        },
+      ]);
+      await feed.close();
+    });
+
+    test('decodeKeys decodes key texts as this backend decodes the same columns in query results', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      const texts = ['3', '9007199254740993', '2024-05-06 07:08:09.123+00', 'a b', '6f1c2a9e-0d3b-4c55-9a3e-2b8d7f0e1a22'];
+      const [row] = await database.exec<Record<string, unknown>>(
+        'SELECT $1::int4 AS a, $2::int8 AS b, $3::timestamptz AS c, $4::text AS d, $5::uuid AS e',
+        texts,
+      );
+      const columns = [23, 20, 1184, 25, 2950].map((typeId, i) => ({ name: 'abcde'[i]!, typeId }));
+      expect(await feed.decodeKeys(columns, [texts])).toEqual([Object.values(row!)]);
+      await feed.close();
+    });
+
+    test('syncs that start before their marker is sent share it', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      await feed.ready();
+      const markers = await countMarkers(database.connection);
+      await Promise.all(Array.from({ length: 50 }, () => feed.sync()));
+      expect(await markers.total()).toBe(1);
+      await markers.stop();
+      await feed.close();
+    });
+
+    test('an aborted sync rejects with the abort reason', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      await feed.ready();
+      const controller = new AbortController();
+      const reason = new Error('the caller gave up');
+      const pending = feed.sync({ signal: controller.signal });
+      controller.abort(reason);
+      await expect(pending).rejects.toBe(reason);
+      await feed.sync(); // the feed goes on
+      await feed.close();
+    });
+
+    test('a sync with a signal aborted already rejects with its reason', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      const reason = new Error('aborted before');
+      await expect(feed.sync({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+      await feed.close();
+    });
+
+    test('an aborted ready() rejects with the abort reason', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      const reason = new Error('no time to wait');
+      await expect(feed.ready({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+      await feed.close();
+    });
+
+    test('closing a feed while it connects returns, and ready() rejects with FeedClosedError', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      const ready = expect(feed.ready()).rejects.toBeInstanceOf(FeedClosedError);
+      await feed.close();
+      await ready;
+    });
+
+    test('sync and ready on a closed feed reject with FeedClosedError', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      await feed.ready();
+      await feed.close();
+      await expect(feed.sync()).rejects.toBeInstanceOf(FeedClosedError);
+      await expect(feed.ready()).rejects.toBeInstanceOf(FeedClosedError);
+    });
+
+    test('a sync waiting when the feed closes rejects with FeedClosedError', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      await feed.ready();
+      const pending = expect(feed.sync()).rejects.toBeInstanceOf(FeedClosedError);
+      await feed.close();
+      await pending;
+    });
+
+    test('a closed feed passes nothing to subscribers, old or new', async () => {
+      const feed = new PgNotifyFeed(database.connection);
+      await feed.ready();
+      const events: ChangeFeedEvent[] = [];
+      feed.subscribe((event) => events.push(event));
+      await feed.close();
+      feed.subscribe((event) => events.push(event));
+      await database.exec("UPDATE items SET label = 'after close' WHERE id = 1");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(events).toEqual([]);
+    });
+
+    test('a subscriber that throws is reported and the others still get the event', async () => {
+      const logger = recordingLogger();
+      const feed = new PgNotifyFeed(database.connection, { logger });
+      await feed.ready();
+      feed.subscribe(() => {
+        throw new Error('subscriber bug');
+      });
+      const { types } = recordEvents(feed);
+      await database.exec("UPDATE items SET label = 'v2' WHERE id = 1");
+      await feed.sync();
+      expect(types()).toEqual(['changes']);
+      expect(logger.at('error')).toEqual(["feed on channel 'tablecache': a subscriber failed on a changes event: subscriber bug"]);
+      await feed.close();
+    });
+
+    test('an unreadable payload is one line for the logger, and a gap', async () => {
+      const logger = recordingLogger();
+      const feed = new PgNotifyFeed(database.connection, { logger });
+      await feed.ready();
+      const { types } = recordEvents(feed);
+      await database.exec("SELECT pg_notify('tablecache', 'garbage')");
+      await feed.sync();
+      expect(types()).toEqual(['gap']);
+      expect(logger.at('error')).toEqual([expect.stringMatching(/^feed on channel 'tablecache': not JSON: garbage \(treated as a gap\)$/)]);
+      await feed.close();
     });
   });
 }
 
-const [server] = testBackends();
-
-describe.skipIf(!server?.available)('PgNotifyFeed when its connection is killed', () => {
-  let database: OpenBackend;
-  let access: PostgresAccess;
-
-  beforeAll(async () => {
-    database = await server!.open();
-    access = new PostgresAccess(database.connection);
-    await database.exec(
-      "CREATE TABLE items (id integer PRIMARY KEY, label text NOT NULL); INSERT INTO items SELECT g, 'v0' FROM generate_series(1, 50) g",
-    );
-    await installTriggers(access, { tables: ['items'] });
-  });
-
-  afterAll(async () => {
-    await access?.close();
-    await database?.close();
-  });
-
-  async function killListener(): Promise<number> {
-    const [row] = await database.exec<{ n: number }>(
-      "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tablecache-listener'",
-    );
-    return row!.n;
-  }
-
-  test('pg_terminate_backend on the listener while updates continue: a gap, a reconnect, and no stale read after sync', async () => {
-    const errors: unknown[] = [];
-    const feed = new PgNotifyFeed(database.connection, {
-      onError: (error) => errors.push(error),
-      reconnectDelayMs: { initial: 20, max: 200 },
-    });
-    const table = itemTable(access);
-    await table.watch(feed, { tables: { items: byId }, refresh: 'eager' });
-    await table.load({ index: 'primaryKey', all: true });
-    const writer = new pg.Pool({ connectionString: (database.connection as { connectionString: string }).connectionString, max: 1 });
-    let round = 0;
-    let writing = true;
-    const writes = (async () => {
-      while (writing) {
-        round++;
-        await writer.query('UPDATE items SET label = $1 WHERE id = $2', [`v${round}`, 1 + (round % 50)]);
-      }
-    })();
-    for (let kill = 0; kill < 3; kill++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(await killListener()).toBeGreaterThan(0);
-      await vi.waitFor(() => expect(feed.gaps).toBe(kill + 1), { timeout: 10_000 });
-    }
-    writing = false;
-    await writes;
-    await table.sync();
-    const fresh = await database.exec<Item>('SELECT id, label FROM items ORDER BY id');
-    expect(await table.getRecords({ index: 'primaryKey', all: true })).toEqual(fresh);
-    expect(errors.length).toBeGreaterThan(0);
-    await table.close();
+describe('PgNotifyFeed on PGlite, where there is no connection to lose', () => {
+  test('a sync held back by a transaction left open on the one session rejects with SyncTimeoutError', async () => {
+    const pglite = await PGlite.create();
+    const feed = new PgNotifyFeed({ pglite });
+    await feed.ready();
+    // PGlite is one session: the marker's NOTIFY joins the open transaction, delivered at its commit.
+    await pglite.exec('BEGIN');
+    await expect(feed.sync({ timeoutMs: 200 })).rejects.toBeInstanceOf(SyncTimeoutError);
+    await pglite.exec('COMMIT');
+    await feed.sync();
     await feed.close();
-    await writer.end();
+    await pglite.close();
   });
 
-  // Whether Postgres still delivers a notification committed before the new LISTEN varies
-  // (it did here); the gap after the reconnect is what makes this read fresh either way.
-  test('a sync waiting while the connection is down resolves after the reconnect with fresh reads', async () => {
-    const errors: unknown[] = [];
-    const feed = new PgNotifyFeed(database.connection, {
-      onError: (error) => errors.push(error),
-      reconnectDelayMs: { initial: 200, max: 200 },
-    });
-    const table = itemTable(access);
-    await table.watch(feed, { tables: { items: byId } });
-    await table.load({ index: 'primaryKey', all: true });
-    await killListener();
-    await vi.waitFor(() => expect(errors).not.toEqual([])); // the listener knows it lost its connection
-    await database.exec("UPDATE items SET label = 'during outage' WHERE id = 7");
-    await table.sync();
-    expect(await table.getFirstRecord({ index: 'primaryKey', keys: [7] })).toEqual({ id: 7, label: 'during outage' });
-    await table.close();
+  test('a sync on a feed whose PGlite was closed rejects with FeedConnectionError', async () => {
+    const pglite = await PGlite.create();
+    const feed = new PgNotifyFeed({ pglite });
+    await feed.ready();
+    await pglite.close();
+    const error = await feed.sync().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FeedConnectionError);
+    expect((error as Error).cause).toBeDefined();
     await feed.close();
-  });
-});
-
-describe('PgNotifyFeed without a server', () => {
-  test('closing a feed that never connected returns, and ready() rejects', async () => {
-    const errors: unknown[] = [];
-    const feed = new PgNotifyFeed(
-      { connectionString: 'postgres://nobody@127.0.0.1:1/none' },
-      { onError: (error) => errors.push(error), reconnectDelayMs: { initial: 10, max: 50 } },
-    );
-    await vi.waitFor(() => expect(errors.length).toBeGreaterThan(1));
-    await feed.close();
-    await expect(feed.ready()).rejects.toThrow(/closed before it connected/);
   });
 });

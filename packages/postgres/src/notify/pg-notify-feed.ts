@@ -1,40 +1,87 @@
 import { randomUUID } from 'node:crypto';
 import { type PGlite, types as pgliteTypes } from '@electric-sql/pglite';
-import { type ChangeFeed, type ChangeFeedEvent, InvalidOptionsError } from '@tablecache/core';
+import {
+  type ChangeFeed,
+  type ChangeFeedEvent,
+  consoleLogger,
+  describeError,
+  FeedClosedError,
+  InvalidOptionsError,
+  isLogger,
+  type KeyDecoder,
+  type Logger,
+  SyncTimeoutError,
+  type WaitOptions,
+} from '@tablecache/core';
 import pg from 'pg';
 import { checkChannel, DEFAULT_CHANNEL } from '../triggers/trigger-target.js';
+import { keyDecoder, type Notification, readNotification } from './encoded-change.js';
+import { FeedConnectionError, feedName } from './feed-errors.js';
+import { FeedReporter } from './feed-reporter.js';
 import type { NotificationSource } from './notification-source.js';
-import { type ParseValue, type Payload, parsePayload } from './payload.js';
 import { PgListener } from './pg-listener.js';
 import { PgliteListener } from './pglite-listener.js';
+import { isTimeout, waitFor } from './wait.js';
 
 export interface PgNotifyFeedOptions {
   /** The channel the triggers notify (default `tablecache`). */
   readonly channel?: string;
-  /** How often the listening connection must answer a query (default 5,000 ms). */
+  /**
+   * How long the first connection may take, retries included (default 10,000 ms): `ready()`
+   * then rejects with `FeedConnectionError` and the feed is closed. Also the limit of each
+   * reconnect attempt.
+   */
+  readonly connectTimeoutMs?: number;
+  /** How often the listening connection must answer a query (default 2,000 ms). */
   readonly livenessIntervalMs?: number;
-  /** Backoff between reconnect attempts: doubles from `initial` up to `max` (default 100 and 5,000 ms). */
+  /**
+   * How long it may take to answer (default 2,000 ms). A connection that stops answering is
+   * reported `lost` within `livenessIntervalMs + livenessTimeoutMs`.
+   */
+  readonly livenessTimeoutMs?: number;
+  /** Backoff between reconnect attempts: doubles from `initial` up to `max`, with jitter (default 100 and 5,000 ms). */
   readonly reconnectDelayMs?: { readonly initial?: number; readonly max?: number };
-  /** Lost connections, failed reconnects, unreadable payloads. Default: console.error. */
+  /** How long `sync()` waits before it rejects with `SyncTimeoutError` (default 30,000 ms; a call's `timeoutMs` wins). */
+  readonly syncTimeoutMs?: number;
+  /** Where lost connections, reconnects and unreadable payloads are reported, one line each (default: the console). */
+  readonly logger?: Logger;
+  /** Takes the errors (as error objects) instead of the logger's error level. */
   readonly onError?: (error: unknown) => void;
+}
+
+/** A sync marker: its number on the wire, and the syncs waiting for it. */
+interface Marker {
+  readonly number: number;
+  readonly arrived: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
 }
 
 /**
  * The change feed of the triggers `installTriggers` puts in place, from LISTEN on a dedicated
- * connection (or on PGlite). After any reconnect it reports a gap, since notifications sent
- * while it was away are lost; an unreadable payload is reported and also treated as a gap.
- * `sync()` sends a marker through the channel and waits for it: Postgres delivers notifications
- * in commit order, so every change committed earlier has arrived by then.
+ * connection (or on PGlite). Changes carry their keys as Postgres text (`EncodedChange`): the
+ * table decodes them with its own access, or with `decodeKeys`.
+ *
+ * A connection that drops or stops answering is announced at once (`lost`); after the reconnect
+ * a `gap` follows, since notifications sent meanwhile are gone. An unreadable payload is a gap
+ * too. `sync()` sends a marker through the channel and waits for it: Postgres delivers
+ * notifications in commit order, so every change committed earlier has arrived by then (or a gap
+ * covered it). Every wait has a limit; after `close()` every call rejects with `FeedClosedError`.
  */
 export class PgNotifyFeed implements ChangeFeed {
   readonly channel: string;
+  /** Decodes keys with this feed's parsers (pg's defaults, or PGlite's) for tables whose access cannot. */
+  readonly decodeKeys: KeyDecoder;
+  readonly #name: string;
   readonly #source: NotificationSource;
-  readonly #parseValue: ParseValue;
-  readonly #onError: (error: unknown) => void;
+  readonly #reporter: FeedReporter;
+  readonly #syncTimeoutMs: number;
   readonly #listeners = new Set<(event: ChangeFeedEvent) => void>();
   readonly #id = randomUUID();
-  /** Markers sent and not arrived yet, by number (`${feed id}:${number}` on the wire). */
-  readonly #markers = new Map<number, () => void>();
+  /** Markers sent (or about to be) and not arrived yet, by number (`${feed id}:${number}` on the wire). */
+  readonly #markers = new Map<number, Marker>();
+  /** The marker not handed to the database yet: syncs that start now can share it. */
+  #unsent: Marker | undefined;
   readonly #started: Promise<void>;
   #markerCount = 0;
   #gaps = 0;
@@ -42,34 +89,48 @@ export class PgNotifyFeed implements ChangeFeed {
 
   constructor(connection: { readonly connectionString: string } | { readonly pglite: PGlite }, options: PgNotifyFeedOptions = {}) {
     this.channel = checkChannel(options.channel ?? DEFAULT_CHANNEL);
-    const livenessIntervalMs = options.livenessIntervalMs ?? 5000;
-    const initial = options.reconnectDelayMs?.initial ?? 100;
-    const max = options.reconnectDelayMs?.max ?? 5000;
-    for (const [name, value] of Object.entries({ livenessIntervalMs, initial, max })) {
-      if (!Number.isFinite(value) || value <= 0)
-        throw new InvalidOptionsError(`${name} must be a positive number of milliseconds; got ${value}`);
+    this.#name = feedName(this.channel);
+    const durations = {
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      livenessIntervalMs: options.livenessIntervalMs ?? 2000,
+      livenessTimeoutMs: options.livenessTimeoutMs ?? 2000,
+      syncTimeoutMs: options.syncTimeoutMs ?? 30_000,
+      'reconnectDelayMs.initial': options.reconnectDelayMs?.initial ?? 100,
+      'reconnectDelayMs.max': options.reconnectDelayMs?.max ?? 5000,
+    };
+    for (const [name, value] of Object.entries(durations)) {
+      if (!isTimeout(value))
+        throw new InvalidOptionsError(`${name} must be a positive, finite number of milliseconds; got ${String(value)}`);
     }
-    this.#onError = options.onError ?? ((error) => console.error(`tablecache: feed on channel '${this.channel}':`, error));
+    const { logger = consoleLogger, onError } = options;
+    if (!isLogger(logger)) throw new InvalidOptionsError('logger must have error, warn, info and debug methods');
+    if (onError !== undefined && typeof onError !== 'function') throw new InvalidOptionsError('onError must be a function');
+    this.#reporter = new FeedReporter(logger, onError);
+    this.#syncTimeoutMs = durations.syncTimeoutMs;
     if (typeof connection === 'object' && connection !== null && 'pglite' in connection) {
       this.#source = new PgliteListener(connection.pglite, this.channel);
-      this.#parseValue = (text, typeId) => pgliteTypes.parseType(text, typeId);
+      this.decodeKeys = keyDecoder((text, typeId) => pgliteTypes.parseType(text, typeId));
     } else if (typeof connection === 'object' && connection !== null && typeof connection.connectionString === 'string') {
       this.#source = new PgListener({
         connectionString: connection.connectionString,
         channel: this.channel,
-        livenessIntervalMs,
-        reconnectDelayMs: { initial, max },
+        connectTimeoutMs: durations.connectTimeoutMs,
+        livenessIntervalMs: durations.livenessIntervalMs,
+        livenessTimeoutMs: durations.livenessTimeoutMs,
+        reconnectDelayMs: { initial: durations['reconnectDelayMs.initial'], max: durations['reconnectDelayMs.max'] },
+        reporter: this.#reporter,
       });
-      this.#parseValue = (text, typeId) => pg.types.getTypeParser(typeId, 'text')(text);
+      this.decodeKeys = keyDecoder((text, typeId) => pg.types.getTypeParser(typeId, 'text')(text));
     } else {
       throw new InvalidOptionsError('PgNotifyFeed takes { connectionString } or { pglite }');
     }
     this.#started = this.#source.start({
       payload: (text) => this.#onPayload(text),
+      lost: (reason) => this.#emit({ type: 'lost', reason }),
       reconnected: () => this.#gap('the listening connection was lost and re-established'),
-      error: (error) => this.#onError(error),
     });
-    this.#started.catch(() => undefined); // surfaced by ready() and sync()
+    // A first connection that failed leaves the feed closed; ready() says why.
+    this.#started.catch((error: unknown) => this.#shut(error));
   }
 
   /** Gaps reported so far (reconnects and unreadable payloads). */
@@ -77,79 +138,126 @@ export class PgNotifyFeed implements ChangeFeed {
     return this.#gaps;
   }
 
-  ready(): Promise<void> {
-    return this.#started;
+  /**
+   * Resolves once LISTEN is in place. Rejects with `FeedConnectionError` when the first
+   * connection failed (within `connectTimeoutMs`, or at once for errors no retry fixes), with
+   * `FeedClosedError` once closed, and with the signal's reason when aborted.
+   */
+  async ready(options: WaitOptions = {}): Promise<void> {
+    if (this.#closed) {
+      await this.#started; // a first connection that failed says why
+      throw new FeedClosedError(this.#name);
+    }
+    const { signal, timeoutMs } = options;
+    if (timeoutMs !== undefined && !isTimeout(timeoutMs))
+      throw new InvalidOptionsError(`timeoutMs must be a positive, finite number; got ${timeoutMs}`);
+    await waitFor(this.#started, {
+      signal,
+      timeoutMs,
+      timeoutError: () => new FeedConnectionError(this.channel, `did not connect within ${timeoutMs} ms`, this.#source.lastError),
+    });
   }
 
   subscribe(listener: (event: ChangeFeedEvent) => void): () => void {
+    if (this.#closed) return () => undefined;
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
-  async sync(): Promise<void> {
-    await this.#started;
-    const number = ++this.#markerCount;
-    const arrived = new Promise<void>((resolve) => this.#markers.set(number, resolve));
-    // A gap releases the marker too (see #gap): then there is nothing left to send or wait for.
-    while (!this.#closed && this.#markers.has(number)) {
-      try {
-        await this.#source.notify(JSON.stringify({ v: 1, marker: `${this.#id}:${number}` }));
-        break;
-      } catch (error) {
-        // Disconnected: once reconnected, a gap covers everything before it, this marker included.
-        // (A pause keeps a failure on a live connection from spinning.)
-        this.#onError(error);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        await this.#source.connected();
-      }
-    }
-    await arrived;
+  /**
+   * Resolves once every change committed before the call has been passed to the subscribers, or
+   * a gap has covered it. Rejects with `SyncTimeoutError` after `timeoutMs` (default
+   * `syncTimeoutMs`), with the signal's reason when aborted, with `FeedClosedError` when the feed
+   * is (or gets) closed. Syncs that start before a marker is handed to the database share it.
+   */
+  async sync(options: WaitOptions = {}): Promise<void> {
+    if (this.#closed) throw new FeedClosedError(this.#name);
+    const { signal, timeoutMs = this.#syncTimeoutMs } = options;
+    if (!isTimeout(timeoutMs)) throw new InvalidOptionsError(`timeoutMs must be a positive, finite number; got ${timeoutMs}`);
+    signal?.throwIfAborted();
+    const marker = this.#unsent ?? this.#sendMarker();
+    await waitFor(marker.arrived, { signal, timeoutMs, timeoutError: () => new SyncTimeoutError(this.#name, timeoutMs) });
   }
 
+  /** Stops listening; pending and later calls reject with `FeedClosedError`; nothing is left running. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#closed = true;
-    this.#listeners.clear();
-    this.#releaseMarkers(Infinity);
-    // The source first: a feed that never connected is still trying, and would keep `started` pending.
+    this.#shut(new FeedClosedError(this.#name));
     await this.#source.close();
     await this.#started.catch(() => undefined);
   }
 
+  #sendMarker(): Marker {
+    const number = ++this.#markerCount;
+    let resolve!: () => void;
+    let reject!: (error: unknown) => void;
+    const arrived = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    arrived.catch(() => undefined); // its syncs may all have stopped waiting
+    const marker: Marker = { number, arrived, resolve, reject };
+    this.#markers.set(number, marker);
+    this.#unsent = marker;
+    const payload = () => {
+      // On its way now: a sync that starts later may follow commits this marker's would precede.
+      if (this.#unsent === marker) this.#unsent = undefined;
+      return JSON.stringify({ v: 1, marker: `${this.#id}:${number}` });
+    };
+    this.#source.notify(payload).catch((error: unknown) => {
+      if (this.#unsent === marker) this.#unsent = undefined;
+      this.#markers.delete(number);
+      marker.reject(error);
+    });
+    return marker;
+  }
+
   #onPayload(text: string): void {
-    let payload: Payload;
+    let notification: Notification;
     try {
-      payload = parsePayload(text, this.#parseValue);
+      notification = readNotification(text);
     } catch (error) {
-      this.#onError(error);
+      this.#reporter.error('payload', error, `${this.#name}: ${describeError(error)} (treated as a gap)`);
       this.#gap(`an unreadable payload arrived on channel '${this.channel}'`);
       return;
     }
-    if (payload.kind === 'marker') {
+    if (notification.kind === 'marker') {
       // Markers arrive in the order they were sent: one arriving releases those sent before it.
       // Another feed's marker (or a forged one) does not name ours: it is ignored.
-      const number = payload.id.startsWith(`${this.#id}:`) ? Number(payload.id.slice(this.#id.length + 1)) : Number.NaN;
+      const number = notification.id.startsWith(`${this.#id}:`) ? Number(notification.id.slice(this.#id.length + 1)) : Number.NaN;
       if (this.#markers.has(number)) this.#releaseMarkers(number);
       return;
     }
-    this.#emit({ type: 'changes', changes: payload.changes });
+    this.#emit({ type: 'changes', changes: notification.changes });
   }
 
   #gap(reason: string): void {
     this.#gaps++;
     this.#emit({ type: 'gap', reason });
-    // Everything before a gap is invalidated by it, so waiting syncs are done.
+    // Everything before a gap is invalidated by it, so waiting syncs are done (even those whose
+    // marker is not sent yet: later syncs must not share it).
+    this.#unsent = undefined;
     this.#releaseMarkers(Infinity);
   }
 
   /** Releases the syncs waiting for markers up to `last`. */
   #releaseMarkers(last: number): void {
-    for (const [number, release] of this.#markers) {
+    for (const [number, marker] of this.#markers) {
       if (number <= last) {
         this.#markers.delete(number);
-        release();
+        marker.resolve();
       }
     }
+  }
+
+  /** Closed, or the first connection failed: nothing more arrives, so waiting syncs fail with `error`. */
+  #shut(error: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    this.#unsent = undefined;
+    for (const marker of this.#markers.values()) marker.reject(error);
+    this.#markers.clear();
   }
 
   #emit(event: ChangeFeedEvent): void {
@@ -157,7 +265,7 @@ export class PgNotifyFeed implements ChangeFeed {
       try {
         listener(event);
       } catch (error) {
-        this.#onError(error);
+        this.#reporter.error('subscriber', error, `${this.#name}: a subscriber failed on a ${event.type} event: ${describeError(error)}`);
       }
     }
   }
