@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { type PGlite, types as pgliteTypes } from '@electric-sql/pglite';
-import { type ChangeFeed, type ChangeFeedEvent, InvalidOptionsError } from '@tablecache/core';
+import { type Change, type ChangeFeed, type ChangeFeedEvent, type EncodedChange, InvalidOptionsError } from '@tablecache/core';
 import pg from 'pg';
 import { checkChannel, DEFAULT_CHANNEL } from '../triggers/trigger-target.js';
 import type { NotificationSource } from './notification-source.js';
-import { type ParseValue, type Payload, parsePayload } from './payload.js';
+import { markerPayload, type Payload, parsePayload } from './payload.js';
 import { PgListener } from './pg-listener.js';
 import { PgliteListener } from './pglite-listener.js';
+
+/** Turns a key value from its Postgres text form into what the driver gives for that type. */
+type ParseValue = (text: string, typeId: number) => unknown;
 
 export interface PgNotifyFeedOptions {
   /** The channel the triggers notify (default `tablecache`). */
@@ -93,7 +96,7 @@ export class PgNotifyFeed implements ChangeFeed {
     // A gap releases the marker too (see #gap): then there is nothing left to send or wait for.
     while (!this.#closed && this.#markers.has(number)) {
       try {
-        await this.#source.notify(JSON.stringify({ v: 1, marker: `${this.#id}:${number}` }));
+        await this.#source.notify(markerPayload(`${this.#id}:${number}`));
         break;
       } catch (error) {
         // Disconnected: once reconnected, a gap covers everything before it, this marker included.
@@ -119,7 +122,7 @@ export class PgNotifyFeed implements ChangeFeed {
   #onPayload(text: string): void {
     let payload: Payload;
     try {
-      payload = parsePayload(text, this.#parseValue);
+      payload = parsePayload(text);
     } catch (error) {
       this.#onError(error);
       this.#gap(`an unreadable payload arrived on channel '${this.channel}'`);
@@ -132,7 +135,14 @@ export class PgNotifyFeed implements ChangeFeed {
       if (this.#markers.has(number)) this.#releaseMarkers(number);
       return;
     }
-    this.#emit({ type: 'changes', changes: payload.changes });
+    this.#emit({ type: 'changes', changes: payload.changes.map((change) => this.#decode(change)) });
+  }
+
+  /** Decodes the keys with this feed's parsers, as it did before payloads carried text (see core's EncodedChange). */
+  #decode({ keyColumns, old, new: current, ...change }: EncodedChange): Change {
+    const row = (key: readonly string[]) =>
+      Object.fromEntries(keyColumns.map(({ name, typeId }, i) => [name, this.#parseValue(key[i]!, typeId)]));
+    return { ...change, ...(old === undefined ? {} : { old: row(old) }), ...(current === undefined ? {} : { new: row(current) }) };
   }
 
   #gap(reason: string): void {

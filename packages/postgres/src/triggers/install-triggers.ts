@@ -1,5 +1,5 @@
 import { InvalidOptionsError, TablecacheError } from '@tablecache/core';
-import { NOTIFY_FUNCTION_BODY } from './notify-function.js';
+import { NOTIFY_FUNCTION_BODY, NOTIFY_FUNCTION_SETTINGS } from './notify-function.js';
 import { checkChannel, DEFAULT_CHANNEL, parseTableName, type TableName, type TriggerTarget, withAccess } from './trigger-target.js';
 
 export interface InstallTriggersOptions {
@@ -68,9 +68,10 @@ async function installStatements(run: Run, options: InstallTriggersOptions): Pro
     await format(run, 'CREATE SCHEMA IF NOT EXISTS %I', FUNCTION_SCHEMA),
     await format(
       run,
-      'CREATE OR REPLACE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql AS %L',
+      `CREATE OR REPLACE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql${NOTIFY_FUNCTION_SETTINGS.map(() => ' SET %I = %L').join('')} AS %L`,
       FUNCTION_SCHEMA,
       names.function,
+      ...NOTIFY_FUNCTION_SETTINGS.flat(),
       NOTIFY_FUNCTION_BODY,
     ),
   ];
@@ -87,13 +88,15 @@ async function installStatements(run: Run, options: InstallTriggersOptions): Pro
       statements.push(
         await format(
           run,
-          `CREATE TRIGGER %I AFTER ${op.toUpperCase()} ON %I.%I ${referencing} FOR EACH STATEMENT EXECUTE FUNCTION %I.%I(%L, %L, %L)`,
+          `CREATE TRIGGER %I AFTER ${op.toUpperCase()} ON %I.%I ${referencing} FOR EACH STATEMENT EXECUTE FUNCTION %I.%I(%L, %L, %L, %L, %L)`,
           trigger,
           table.schema,
           table.table,
           FUNCTION_SCHEMA,
           names.function,
           names.channel,
+          table.schema,
+          table.table,
           JSON.stringify(table.columns),
           JSON.stringify(table.types),
         ),
