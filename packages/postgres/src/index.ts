@@ -10,6 +10,7 @@ export {
 export {
   type InstallTriggersOptions,
   installTriggers,
+  type PartitionCoverage,
   TriggerInstallError,
   triggerStatements,
   type UninstallTriggersOptions,

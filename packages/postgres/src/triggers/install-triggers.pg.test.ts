@@ -148,6 +148,11 @@ for (const backend of testBackends()) {
       expect(n).toBe(4);
     });
 
+    test('when everything is in place, installing again has nothing to do', async () => {
+      await itemsWithFeed();
+      expect(await triggerStatements(access, 'install', { tables: ['items'] })).toEqual([]);
+    });
+
     test('uninstalling removes the triggers, the function and the schema', async () => {
       await itemsWithFeed();
       await uninstallTriggers(access, { tables: ['items'] });
