@@ -9,8 +9,20 @@ export {
   type PostgresConnection,
 } from './postgres-access.js';
 export {
+  type CheckTriggersOptions,
+  checkTriggers,
+  MissingTriggersError,
+  type RequireTriggersOptions,
+  requireTriggers,
+  type TableCheck,
+  type TriggerCheck,
+  type TriggerProblem,
+  type TriggerProblemKind,
+} from './triggers/check-triggers.js';
+export {
   type InstallTriggersOptions,
   installTriggers,
+  type PartitionCoverage,
   TriggerInstallError,
   triggerStatements,
   type UninstallTriggersOptions,

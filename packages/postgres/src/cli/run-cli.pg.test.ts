@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from './run-cli.js';
 
 async function cli(argv: string[], env: Record<string, string | undefined> = {}) {
@@ -39,6 +39,16 @@ describe('the tablecache command without a database', () => {
     expect((await cli(['install', '--force', 'users'], { DATABASE_URL: 'postgres://x' })).code).toBe(2);
   });
 
+  test.each([
+    ['--partitions with a value other than all or existing', ['install', '--partitions', 'some', 'users']],
+    ['--partitions with another command than install', ['verify', '--partitions', 'existing', 'users']],
+    ['--dry-run with verify', ['verify', '--dry-run', 'users']],
+  ])('%s is a usage error', async (_, argv) => {
+    const { code, stderr } = await cli(argv, { DATABASE_URL: 'postgres://x' });
+    expect(code).toBe(2);
+    expect(stderr).toContain('usage: tablecache');
+  });
+
   test('the built command runs with node', async () => {
     const main = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
     const { stdout } = await promisify(execFile)(process.execPath, [main, '--help']);
@@ -55,7 +65,15 @@ describe.skipIf(!server?.available)('the tablecache command on postgres', () => 
   beforeAll(async () => {
     database = await server!.open();
     url = (database.connection as { connectionString: string }).connectionString;
-    await database.exec('CREATE TABLE "Mixed Case" (id integer PRIMARY KEY)');
+    await database.exec(`
+      CREATE TABLE "Mixed Case" (id integer PRIMARY KEY);
+      CREATE TABLE measurements (id integer, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+      CREATE TABLE measurements_eu PARTITION OF measurements FOR VALUES IN ('eu')`);
+  });
+
+  afterEach(async () => {
+    await cli(['uninstall', '--url', url]);
+    await database.exec('DROP TABLE IF EXISTS measurements_us');
   });
 
   afterAll(async () => {
@@ -80,6 +98,59 @@ describe.skipIf(!server?.available)('the tablecache command on postgres', () => 
     expect(stdout).toContain("removed triggers for channel 'my channel'");
     expect(await triggers()).toEqual([]);
     expect(await database.exec("SELECT 1 FROM pg_namespace WHERE nspname = 'tablecache'")).toEqual([]);
+  });
+
+  test('verify prints each table as ok and exits 0 when its triggers are in place', async () => {
+    await cli(['install', '--url', url, 'Mixed Case', 'measurements']);
+    const { code, stdout } = await cli(['verify', '--url', url, '"Mixed Case"', 'measurements']);
+    expect(stdout).toBe(
+      [
+        'ok       "Mixed Case" (public."Mixed Case")',
+        'ok       measurements (public.measurements)',
+        "changes to these 2 tables reach channel 'tablecache'",
+        '',
+      ].join('\n'),
+    );
+    expect(code).toBe(0);
+  });
+
+  test('verify prints the problems and exits 1 when a table lacks triggers', async () => {
+    await cli(['install', '--url', url, 'measurements']);
+    const { code, stdout } = await cli(['verify', '--url', url, 'Mixed Case', 'measurements', 'nope']);
+    expect(stdout).toBe(
+      [
+        'problem  Mixed Case (public."Mixed Case")',
+        "           - table 'Mixed Case' lacks the tablecache triggers for channel 'tablecache'",
+        'ok       measurements (public.measurements)',
+        'problem  nope',
+        "           - table 'nope' does not exist",
+        "changes may not reach channel 'tablecache' from 2 of 3 tables; tablecache install repairs what can be repaired",
+        '',
+      ].join('\n'),
+    );
+    expect(code).toBe(1);
+  });
+
+  test('verify without tables exits 1 when nothing sends on the channel', async () => {
+    const { code, stdout } = await cli(['verify', '--url', url, '--channel', 'quiet']);
+    expect(stdout).toContain("problem  nothing sends on channel 'quiet'");
+    expect(code).toBe(1);
+  });
+
+  test('install --partitions existing covers the partitions there are, and verify names one added later', async () => {
+    expect((await cli(['install', '--partitions', 'existing', '--url', url, 'measurements'])).code).toBe(0);
+    expect(await database.exec('SELECT evtname FROM pg_event_trigger')).toEqual([]);
+    await database.exec("CREATE TABLE measurements_us PARTITION OF measurements FOR VALUES IN ('us')");
+    const { code, stdout } = await cli(['verify', '--url', url, 'measurements']);
+    expect(stdout).toContain("- partition public.measurements_us of 'measurements' lacks the tablecache triggers");
+    expect(code).toBe(1);
+  });
+
+  test('--dry-run on what is in place prints that there is nothing to do', async () => {
+    await cli(['install', '--url', url, 'Mixed Case']);
+    const { code, stdout } = await cli(['install', '--dry-run', '--url', url, 'Mixed Case']);
+    expect(stdout).toBe('-- nothing to do\n');
+    expect(code).toBe(0);
   });
 
   test('a table that does not exist fails with its name', async () => {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
-import { installTriggers, triggerStatements, uninstallTriggers } from '../triggers/install-triggers.js';
-import { DEFAULT_CHANNEL } from '../triggers/trigger-target.js';
+import { checkTriggers, type TriggerCheck } from '../triggers/check-triggers.js';
+import { installTriggers, type PartitionCoverage, triggerStatements, uninstallTriggers } from '../triggers/install-triggers.js';
+import { DEFAULT_CHANNEL, formatTable } from '../triggers/trigger-target.js';
 
 export interface CliIo {
   readonly stdout: (text: string) => void;
@@ -8,17 +9,33 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
-export const USAGE = `usage: tablecache <install|uninstall> [options] [table ...]
+export const USAGE = `usage: tablecache <install|uninstall|verify> [options] [table ...]
 
-  install TABLE...       install NOTIFY triggers on the tables (plain names, optionally schema.table)
+  install TABLE...       install NOTIFY triggers on the tables and, for partitioned tables, on
+                         every partition
   uninstall [TABLE...]   remove them from the tables; with no table, everything of the channel
+  verify [TABLE...]      check that changes to the tables reach the channel (with no table: every
+                         table the channel's triggers cover); exits 1 when any has a problem
+
+  A table is a plain name, taken exactly as written (users, sales.Orders, 'Mixed Case'), or
+  SQL-quoted ('"Sales"."Order Items"'); without a schema it is found through the search path.
 
 options:
-  --url URL          the database (default: $DATABASE_URL)
-  --channel NAME     the NOTIFY channel (default: ${DEFAULT_CHANNEL})
-  --dry-run          print the SQL instead of running it
-  -h, --help         show this help
+  --url URL              the database (default: $DATABASE_URL)
+  --channel NAME         the NOTIFY channel (default: ${DEFAULT_CHANNEL})
+  --partitions all|existing
+                         install: cover partitions created or attached later too (all, the
+                         default: needs a superuser once per database, for an event trigger), or
+                         only the partitions there are now (existing)
+  --dry-run              install, uninstall: print the SQL instead of running it
+  -h, --help             show this help
+
+exit codes: 0 done (verify: all is in place), 1 failed (verify: a problem), 2 wrong usage
 `;
+
+const COMMANDS = ['install', 'uninstall', 'verify'] as const;
+const isCommand = (word: string | undefined): word is (typeof COMMANDS)[number] => COMMANDS.some((command) => command === word);
+const isCoverage = (word: string): word is PartitionCoverage => word === 'all' || word === 'existing';
 
 function parseOptions(argv: readonly string[]) {
   return parseArgs({
@@ -27,20 +44,20 @@ function parseOptions(argv: readonly string[]) {
     options: {
       url: { type: 'string' },
       channel: { type: 'string', default: DEFAULT_CHANNEL },
+      partitions: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
 }
 
-/** The `tablecache` command. Returns the exit code: 0 done, 1 failed, 2 wrong usage. */
+/** The `tablecache` command. Returns the exit code: 0 done, 1 failed (or, for verify, a problem found), 2 wrong usage. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let parsed: ReturnType<typeof parseOptions>;
   try {
     parsed = parseOptions(argv);
   } catch (error) {
-    io.stderr(`tablecache: ${(error as Error).message}\n\n${USAGE}`);
-    return 2;
+    return usageError(io, (error as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help) {
@@ -48,37 +65,68 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return 0;
   }
   const [command, ...tables] = positionals;
-  if (command !== 'install' && command !== 'uninstall') {
-    io.stderr(`tablecache: ${command === undefined ? 'no command' : `unknown command '${command}'`}\n\n${USAGE}`);
-    return 2;
+  if (!isCommand(command)) {
+    return usageError(io, command === undefined ? 'no command' : `unknown command '${command}'`);
   }
-  if (command === 'install' && tables.length === 0) {
-    io.stderr(`tablecache: install needs at least one table\n\n${USAGE}`);
-    return 2;
+  if (command === 'install' && tables.length === 0) return usageError(io, 'install needs at least one table');
+  const { partitions } = values;
+  if (partitions !== undefined && command !== 'install') return usageError(io, '--partitions applies to install only');
+  if (partitions !== undefined && !isCoverage(partitions)) {
+    return usageError(io, `--partitions takes all or existing, not '${partitions}'`);
   }
+  if (values['dry-run'] && command === 'verify')
+    return usageError(io, 'verify changes nothing; --dry-run applies to install and uninstall');
   const url = values.url ?? io.env.DATABASE_URL;
   if (!url) {
     io.stderr('tablecache: no database: pass --url or set DATABASE_URL\n');
     return 2;
   }
   const target = { connectionString: url };
-  const options = { channel: values.channel, ...(command === 'install' || tables.length > 0 ? { tables } : {}) };
+  const channel = values.channel;
   try {
+    if (command === 'verify') {
+      const check = await checkTriggers(target, { channel, ...(tables.length > 0 ? { tables } : {}) });
+      io.stdout(describeCheck(check));
+      return check.ok ? 0 : 1;
+    }
+    const options = { channel, ...(partitions === undefined ? {} : { partitions }), ...(tables.length > 0 ? { tables } : {}) };
     if (values['dry-run']) {
-      const statements = await triggerStatements(target, command, options);
-      io.stdout(statements.map((statement) => `${statement};\n`).join(''));
+      const statements = await triggerStatements(target, command, command === 'install' ? { ...options, tables } : options);
+      io.stdout(statements.length === 0 ? '-- nothing to do\n' : statements.map((statement) => `${statement};\n`).join(''));
       return 0;
     }
     if (command === 'install') {
       await installTriggers(target, { ...options, tables });
-      io.stdout(`installed triggers for channel '${values.channel}' on ${tables.join(', ')}\n`);
+      io.stdout(`installed triggers for channel '${channel}' on ${tables.join(', ')}\n`);
     } else {
       await uninstallTriggers(target, options);
-      io.stdout(`removed triggers for channel '${values.channel}'${tables.length > 0 ? ` from ${tables.join(', ')}` : ''}\n`);
+      io.stdout(`removed triggers for channel '${channel}'${tables.length > 0 ? ` from ${tables.join(', ')}` : ''}\n`);
     }
     return 0;
   } catch (error) {
     io.stderr(`tablecache: ${(error as Error).message}\n`);
     return 1;
   }
+}
+
+function usageError(io: CliIo, message: string): number {
+  io.stderr(`tablecache: ${message}\n\n${USAGE}`);
+  return 2;
+}
+
+/** One line per table (ok, or its problems below it), channel-wide problems first. */
+function describeCheck(check: TriggerCheck): string {
+  const lines = check.problems.map((problem) => `problem  ${problem.message}`);
+  for (const table of check.tables) {
+    const resolved = table.table === undefined ? '' : ` (${formatTable(table.table)})`;
+    lines.push(`${table.problems.length === 0 ? 'ok     ' : 'problem'}  ${table.name}${resolved}`);
+    for (const problem of table.problems) lines.push(`           - ${problem.message}`);
+  }
+  const failing = check.tables.filter((table) => table.problems.length > 0).length;
+  lines.push(
+    check.ok
+      ? `changes to ${check.tables.length === 1 ? 'this table' : `these ${check.tables.length} tables`} reach channel '${check.channel}'`
+      : `changes may not reach channel '${check.channel}'${failing > 0 ? ` from ${failing} of ${check.tables.length} tables` : ''}; tablecache install repairs what can be repaired`,
+  );
+  return `${lines.join('\n')}\n`;
 }

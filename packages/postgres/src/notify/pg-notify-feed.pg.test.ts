@@ -110,10 +110,11 @@ for (const backend of testBackends()) {
     test('a forged payload naming a fake row puts no data into the cache', async () => {
       const { feed, table } = await watchedTable();
       const forged = {
-        v: 1,
+        v: 2,
         op: 'insert',
         schema: 'public',
         table: 'items',
+        at: Date.now(),
         columns: ['id', 'label'],
         types: [23, 25],
         new: [
@@ -132,7 +133,7 @@ for (const backend of testBackends()) {
 
     test('a forged marker does not release a sync', async () => {
       const { feed, table } = await watchedTable();
-      await database.exec('SELECT pg_notify(\'tablecache\', \'{"v":1,"marker":"someone-else:1"}\')');
+      await database.exec('SELECT pg_notify(\'tablecache\', \'{"v":2,"marker":"someone-else:1"}\')');
       await database.exec("UPDATE items SET label = 'v2' WHERE id = 4");
       await table.sync();
       expect(await table.getFirstRecord({ index: 'primaryKey', keys: [4] })).toEqual({ id: 4, label: 'v2' });

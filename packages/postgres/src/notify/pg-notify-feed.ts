@@ -15,10 +15,11 @@ import {
 } from '@tablecache/core';
 import pg from 'pg';
 import { checkChannel, DEFAULT_CHANNEL } from '../triggers/trigger-target.js';
-import { keyDecoder, type Notification, readNotification } from './encoded-change.js';
 import { FeedConnectionError, feedName } from './feed-errors.js';
 import { FeedReporter } from './feed-reporter.js';
+import { keyDecoder } from './key-decoder.js';
 import type { NotificationSource } from './notification-source.js';
+import { markerPayload, type Payload, parsePayload } from './payload.js';
 import { PgListener } from './pg-listener.js';
 import { PgliteListener } from './pglite-listener.js';
 import { isTimeout, waitFor } from './wait.js';
@@ -202,7 +203,7 @@ export class PgNotifyFeed implements ChangeFeed {
     const payload = () => {
       // On its way now: a sync that starts later may follow commits this marker's would precede.
       if (this.#unsent === marker) this.#unsent = undefined;
-      return JSON.stringify({ v: 1, marker: `${this.#id}:${number}` });
+      return markerPayload(`${this.#id}:${number}`);
     };
     this.#source.notify(payload).catch((error: unknown) => {
       if (this.#unsent === marker) this.#unsent = undefined;
@@ -213,9 +214,9 @@ export class PgNotifyFeed implements ChangeFeed {
   }
 
   #onPayload(text: string): void {
-    let notification: Notification;
+    let notification: Payload;
     try {
-      notification = readNotification(text);
+      notification = parsePayload(text);
     } catch (error) {
       this.#reporter.error('payload', error, `${this.#name}: ${describeError(error)} (treated as a gap)`);
       this.#gap(`an unreadable payload arrived on channel '${this.channel}'`);

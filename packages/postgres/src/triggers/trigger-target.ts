@@ -32,7 +32,13 @@ export function checkChannel(channel: unknown): string {
   return channel;
 }
 
-/** Splits `schema.table` at its first dot; a name without one has no schema. */
+/**
+ * Reads a table name. A part is either plain, taken exactly as written (any case, spaces and
+ * quotes inside; `Mixed Case`, `sales.Orders`), or SQL-quoted when it starts with a double quote
+ * (`"Sales"."Order Items"`, `"Sales".items`, `"a.b"` for a table whose name holds a dot; `""` is a
+ * quote inside). At most two parts: `table` or `schema.table`. A name without a schema is found
+ * through the search path, as Postgres finds it.
+ */
 export function parseTableName(name: TableName): { readonly schema: string | null; readonly table: string } {
   if (typeof name === 'object' && name !== null) {
     if (typeof name.schema !== 'string' || typeof name.table !== 'string' || name.schema === '' || name.table === '') {
@@ -42,8 +48,43 @@ export function parseTableName(name: TableName): { readonly schema: string | nul
   }
   if (typeof name !== 'string' || name === '')
     throw new InvalidOptionsError(`a table name must be a non-empty string; got ${String(name)}`);
-  const dot = name.indexOf('.');
-  if (dot === -1) return { schema: null, table: name };
-  if (dot === 0 || dot === name.length - 1) throw new InvalidOptionsError(`table name '${name}' has an empty schema or table part`);
-  return { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+  const parts: string[] = [];
+  let at = 0;
+  while (at <= name.length) {
+    let part: string;
+    if (name[at] === '"') {
+      const quoted = /^"((?:[^"]|"")+)"/.exec(name.slice(at));
+      if (quoted === null) throw new InvalidOptionsError(`table name '${name}' has a quoted part that is empty or not closed`);
+      part = quoted[1]!.replaceAll('""', '"');
+      at += quoted[0].length;
+      if (at < name.length && name[at] !== '.') {
+        throw new InvalidOptionsError(`table name '${name}' has text after a quoted part; separate schema and table with a dot`);
+      }
+    } else {
+      const dot = name.indexOf('.', at);
+      part = name.slice(at, dot === -1 ? name.length : dot);
+      if (part === '') throw new InvalidOptionsError(`table name '${name}' has an empty schema or table part`);
+      at += part.length;
+    }
+    parts.push(part);
+    at++; // past the dot, or past the end
+  }
+  if (parts.length > 2) {
+    throw new InvalidOptionsError(`table name '${name}' has more than two parts; quote a part that holds a dot ("a.b")`);
+  }
+  return parts.length === 1 ? { schema: null, table: parts[0]! } : { schema: parts[0]!, table: parts[1]! };
+}
+
+/**
+ * A table the catalog names, as `schema.table` that `parseTableName` reads back: a part that is
+ * not lower-case letters, digits and underscores is quoted.
+ */
+export function formatTable({ schema, table }: { readonly schema: string; readonly table: string }): string {
+  const part = (name: string) => (/^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`);
+  return `${part(schema)}.${part(table)}`;
+}
+
+/** A table name as the user wrote it, for messages. */
+export function describeTableName(name: TableName): string {
+  return `'${typeof name === 'string' ? name : formatTable(name)}'`;
 }
