@@ -10,10 +10,13 @@ import {
   isLogger,
   type KeyDecoder,
   type Logger,
+  type PrepareRequest,
+  type SourceTable,
   SyncTimeoutError,
   type WaitOptions,
 } from '@tablecache/core';
 import pg from 'pg';
+import { requireTriggers } from '../triggers/check-triggers.js';
 import { checkChannel, DEFAULT_CHANNEL } from '../triggers/trigger-target.js';
 import { FeedConnectionError, feedName } from './feed-errors.js';
 import { FeedReporter } from './feed-reporter.js';
@@ -77,6 +80,9 @@ export class PgNotifyFeed implements ChangeFeed {
   readonly #source: NotificationSource;
   readonly #reporter: FeedReporter;
   readonly #syncTimeoutMs: number;
+  /** Where the feed's tables are checked (see `prepare`): its own connection string, or its PGlite. */
+  readonly #database: { readonly connectionString: string } | { readonly pglite: PGlite };
+  readonly #connectTimeoutMs: number;
   readonly #listeners = new Set<(event: ChangeFeedEvent) => void>();
   readonly #id = randomUUID();
   /** Markers sent (or about to be) and not arrived yet, by number (`${feed id}:${number}` on the wire). */
@@ -108,6 +114,8 @@ export class PgNotifyFeed implements ChangeFeed {
     if (onError !== undefined && typeof onError !== 'function') throw new InvalidOptionsError('onError must be a function');
     this.#reporter = new FeedReporter(logger, onError);
     this.#syncTimeoutMs = durations.syncTimeoutMs;
+    this.#connectTimeoutMs = durations.connectTimeoutMs;
+    this.#database = connection;
     if (typeof connection === 'object' && connection !== null && 'pglite' in connection) {
       this.#source = new PgliteListener(connection.pglite, this.channel);
       this.decodeKeys = keyDecoder((text, typeId) => pgliteTypes.parseType(text, typeId));
@@ -156,6 +164,25 @@ export class PgNotifyFeed implements ChangeFeed {
       signal,
       timeoutMs,
       timeoutError: () => new FeedConnectionError(this.channel, `did not connect within ${timeoutMs} ms`, this.#source.lastError),
+    });
+  }
+
+  /**
+   * Checks that changes to `tables` reach this channel (each exists, resolved through the search
+   * path as Postgres does, with current triggers for the channel on it and its partitions), or,
+   * without tables, that some table sends on it. With `install`, puts missing triggers in place
+   * first. Resolves each name to the table changes will name; rejects with
+   * `MissingTriggersError` listing everything missing. A `watch()` calls it before it resolves.
+   */
+  async prepare(request: PrepareRequest): Promise<ReadonlyMap<string, SourceTable>> {
+    if (this.#closed) throw new FeedClosedError(this.#name);
+    const { tables, install, signal } = request;
+    const checked = requireTriggers(this.#database, { ...(tables !== undefined && { tables }), channel: this.channel, install });
+    return waitFor(checked, {
+      signal,
+      // Checking the catalog takes a connection and a few queries; longer means the database is unreachable.
+      timeoutMs: this.#connectTimeoutMs + this.#syncTimeoutMs,
+      timeoutError: () => new FeedConnectionError(this.channel, 'could not check its tables in time', undefined),
     });
   }
 

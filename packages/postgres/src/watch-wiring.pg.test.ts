@@ -1,0 +1,137 @@
+import { CachedTable, type Change, PrimaryKeyIndexes } from '@tablecache/core';
+import { LocalStorageTable } from '@tablecache/local';
+import { type OpenBackend, testBackends } from '@tablecache/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { PgNotifyFeed } from './notify/pg-notify-feed.js';
+import { PostgresAccess } from './postgres-access.js';
+import { MissingTriggersError } from './triggers/check-triggers.js';
+import { installTriggers } from './triggers/install-triggers.js';
+
+/** watch() checks its wiring before it resolves: every mapped table exists and sends its changes. */
+
+interface Item {
+  readonly id: number;
+  readonly label: string;
+}
+
+const byId = (change: Change) => [
+  { index: 'primaryKey' as const, keys: [change.old?.id, change.new?.id].filter((id): id is number => typeof id === 'number') },
+];
+
+for (const backend of testBackends()) {
+  describe.skipIf(!backend.available)(`watch() checks its wiring on ${backend.name}`, () => {
+    let database: OpenBackend;
+    let access: PostgresAccess;
+    const closing: (() => Promise<void>)[] = [];
+
+    beforeAll(async () => {
+      database = await backend.open();
+      access = new PostgresAccess(database.connection);
+      await database.exec(`
+        CREATE TABLE items (id integer PRIMARY KEY, label text NOT NULL);
+        CREATE TABLE unwatched (id integer PRIMARY KEY);
+        CREATE SCHEMA "Sales";
+        CREATE TABLE "Sales"."Order Items" (id integer PRIMARY KEY, label text NOT NULL);
+        INSERT INTO items VALUES (1, 'a'), (2, 'b');
+        INSERT INTO "Sales"."Order Items" VALUES (1, 'a'), (2, 'b');`);
+      await installTriggers(access, { tables: ['items', '"Sales"."Order Items"'] });
+    });
+
+    afterEach(async () => {
+      for (const close of closing.splice(0)) await close();
+    });
+
+    afterAll(async () => {
+      await access?.close();
+      await database?.close();
+    });
+
+    /** A table over `from` (a SQL relation) and a feed on `channel`, closed after the test. */
+    function itemsOf(from: string, channel?: string) {
+      const select = `SELECT id, label FROM ${from}`;
+      const indexes = new PrimaryKeyIndexes<Item, number>({
+        primaryKey: (item) => item.id,
+        queryAll: { sql: `${select} ORDER BY id` },
+        querySome: (ids) => ({ sql: `${select} WHERE id = ANY($1::int[]) ORDER BY id`, parameters: [ids] }),
+      });
+      const table = new CachedTable(indexes, access, new LocalStorageTable(indexes));
+      const feed = new PgNotifyFeed(database.connection, channel === undefined ? {} : { channel });
+      closing.push(async () => {
+        await table.close();
+        await feed.close();
+      });
+      return { table, feed };
+    }
+
+    test('a misspelt table makes watch() reject with MissingTriggersError naming it', async () => {
+      const { table, feed } = itemsOf('items');
+      const watching = table.watch(feed, { tables: { itemz: byId } });
+      await expect(watching).rejects.toThrow(MissingTriggersError);
+      await expect(watching).rejects.toThrow('itemz');
+    });
+
+    test('a table without triggers makes watch() reject, listing exactly the tables that lack them', async () => {
+      const { table, feed } = itemsOf('items');
+      const error = await table.watch(feed, { tables: { items: byId, unwatched: true } }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MissingTriggersError);
+      expect(String(error)).toContain('unwatched');
+      expect(String(error)).not.toContain('"items"');
+    });
+
+    test('with install, watch() puts the missing triggers in place and changes then arrive', async () => {
+      await database.exec(
+        "CREATE TABLE installed_by_watch (id integer PRIMARY KEY, label text NOT NULL); INSERT INTO installed_by_watch VALUES (1, 'a')",
+      );
+      const { table, feed } = itemsOf('installed_by_watch');
+      await table.watch(feed, { tables: { installed_by_watch: byId }, install: true });
+      await table.load({ index: 'primaryKey', all: true });
+      await database.exec("UPDATE installed_by_watch SET label = 'changed' WHERE id = 1");
+      await table.sync();
+      expect(await table.getRecords({ index: 'primaryKey', keys: [1] })).toEqual([{ id: 1, label: 'changed' }]);
+    });
+
+    test('a quoted, schema-qualified name works end to end', async () => {
+      const { table, feed } = itemsOf('"Sales"."Order Items"');
+      await table.watch(feed, { tables: { '"Sales"."Order Items"': byId } });
+      await table.load({ index: 'primaryKey', all: true });
+      await database.exec(`UPDATE "Sales"."Order Items" SET label = 'changed' WHERE id = 2`);
+      await table.sync();
+      expect(table.stats.refreshes).toBe(0); // lazy: the next read refreshes
+      expect(await table.getRecords({ index: 'primaryKey', keys: [2] })).toEqual([{ id: 2, label: 'changed' }]);
+      expect(table.stats.refreshQueries).toBe(1);
+    });
+
+    test('an unqualified name means the table the search path finds, as in SQL, and a same-named table elsewhere is not it', async () => {
+      // New sessions (the feed's check) and this one (PGlite has one) look in schema app first.
+      await database.exec(`
+        CREATE SCHEMA app;
+        DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = app, public', current_database()); END $$;
+        SET search_path = app, public;
+        CREATE TABLE app.shadowed (id integer PRIMARY KEY, label text NOT NULL);
+        CREATE TABLE public.shadowed (id integer PRIMARY KEY, label text NOT NULL);
+        INSERT INTO app.shadowed VALUES (1, 'first in the path');
+        INSERT INTO public.shadowed VALUES (1, 'further down');`);
+      await installTriggers(access, { tables: ['app.shadowed', 'public.shadowed'] });
+      const { table, feed } = itemsOf('app.shadowed');
+      await table.watch(feed, { tables: { shadowed: byId } });
+      await table.load({ index: 'primaryKey', all: true });
+      await database.exec("UPDATE public.shadowed SET label = 'changed' WHERE id = 1");
+      await table.sync();
+      expect(table.peek(1)).toEqual({ id: 1, label: 'first in the path' }); // not invalidated
+      await database.exec("UPDATE app.shadowed SET label = 'changed' WHERE id = 1");
+      await table.sync();
+      expect(table.peek(1)).toBeUndefined(); // invalidated
+      expect(await table.getRecords({ index: 'primaryKey', keys: [1] })).toEqual([{ id: 1, label: 'changed' }]);
+    });
+
+    test('without tables, watch() rejects when nothing sends on the channel', async () => {
+      const { table, feed } = itemsOf('items', 'nobody sends here');
+      await expect(table.watch(feed)).rejects.toThrow("nothing sends on channel 'nobody sends here'");
+    });
+
+    test('without tables, watch() resolves when some table sends on the channel', async () => {
+      const { table, feed } = itemsOf('items');
+      await expect(table.watch(feed)).resolves.toBeTypeOf('function');
+    });
+  });
+}
