@@ -1,8 +1,17 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { type DbAccess, InvalidOptionsError, type Query } from '@tablecache/core';
-import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
+import {
+  Kysely,
+  PGliteDialect,
+  type PostgresCursor,
+  PostgresDialect,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type PostgresQueryResult,
+} from 'kysely';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
+import { CheckedOutClient, listenToNewClients } from './checked-out-client.js';
 import { compileQuery } from './compile-query.js';
 import { items, readAhead } from './read-ahead.js';
 import { kyselyTransactions, pgliteTransactions, type TransactionRunner } from './transaction-runner.js';
@@ -46,6 +55,8 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
   /** The pool made here from a connection string, ended by `close`. */
   readonly #ownedPool: pg.Pool | undefined;
   readonly #ownsKysely: boolean;
+  /** Stops watching the new clients of a pool given by the caller. */
+  readonly #stopListening: (() => void) | undefined;
   /** Streams still reading; `close` waits for them to give their connections back. */
   readonly #streams = new Set<Promise<void>>();
   #closed = false;
@@ -75,15 +86,10 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
       this.#pool = undefined;
       this.#ownedPool = undefined;
     } else if ('pool' in options) {
-      const pool = options.pool;
-      this.#pool = pool;
+      this.#pool = options.pool;
       this.#ownedPool = undefined;
-      // kysely ends the pool it is given when destroyed; the caller's pool is not ours to end.
-      this.kysely = new Kysely<DB>({
-        dialect: new PostgresDialect({
-          pool: { options: pool.options, connect: () => pool.connect(), end: async () => {} },
-        }),
-      });
+      this.#stopListening = listenToNewClients(options.pool);
+      this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: watchedPool(options.pool) }) });
       this.#ownsKysely = true;
     } else {
       if (typeof options.connectionString !== 'string' || options.connectionString === '') {
@@ -94,9 +100,10 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
       const onIdleError =
         options.onIdleError ?? ((error: unknown) => console.warn('tablecache: an idle database connection failed:', error));
       pool.on('error', onIdleError);
+      listenToNewClients(pool);
       this.#pool = pool;
       this.#ownedPool = pool;
-      this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+      this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: watchedPool(pool) }) });
       this.#ownsKysely = true;
     }
     this.#transaction = kyselyTransactions(this.kysely);
@@ -158,24 +165,21 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     push: (batch: readonly R[]) => void,
     signal: AbortSignal,
   ): Promise<void> {
-    const client = await pool.connect();
-    let failure: Error | undefined;
+    const checkout = new CheckedOutClient(await pool.connect());
     try {
-      const cursor = client.query(new Cursor<R>(sql, [...parameters]));
+      const cursor = checkout.client.query(new Cursor<R>(sql, [...parameters]));
       try {
         while (!signal.aborted) {
-          const rows = await cursor.read(this.batchSize);
+          const rows = await checkout.wait(cursor.read(this.batchSize));
           if (rows.length > 0) push(rows);
           if (rows.length < this.batchSize) break;
         }
       } finally {
-        await cursor.close().catch(() => undefined);
+        // A dead connection cannot close the portal (and would never answer): it is destroyed instead.
+        if (!checkout.failed) await checkout.wait(cursor.close()).catch(() => undefined);
       }
-    } catch (error) {
-      failure = error instanceof Error ? error : new Error(String(error));
-      throw error;
     } finally {
-      client.release(failure); // a client that failed mid-stream is not reused
+      await checkout.release();
     }
   }
 
@@ -200,12 +204,54 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all(this.#streams);
+    this.#stopListening?.();
     if (this.#ownsKysely) await this.kysely.destroy();
-    // kysely ends the pool only if it ever used it; streams may have been its only users.
+    // kysely's view of the pool ends nothing (see watchedPool), so the pool made here is ended here.
     if (this.#ownedPool !== undefined && !this.#ownedPool.ended) await this.#ownedPool.end();
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new InvalidOptionsError('this PostgresAccess is closed');
+  }
+}
+
+/**
+ * A pool as kysely sees it, whose clients are watched while checked out (see
+ * `CheckedOutClient`); kysely's connections have no 'error' listener of their own. Ending it ends
+ * nothing: `PostgresAccess.close` ends the pool it created, and a pool it was given stays the
+ * caller's, also through `kysely.destroy()`.
+ */
+function watchedPool(pool: pg.Pool): PostgresPool {
+  return {
+    options: pool.options,
+    connect: async () => new WatchedPoolClient(new CheckedOutClient(await pool.connect())),
+    end: async () => {},
+  };
+}
+
+class WatchedPoolClient implements PostgresPoolClient {
+  readonly #checkout: CheckedOutClient;
+
+  constructor(checkout: CheckedOutClient) {
+    this.#checkout = checkout;
+  }
+
+  query<R>(sql: string, parameters: readonly unknown[]): Promise<PostgresQueryResult<R>>;
+  query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
+  query<R>(sql: string | PostgresCursor<R>, parameters: readonly unknown[] = []): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+    // kysely streams only through a cursor class given in its dialect config, and none is.
+    if (typeof sql !== 'string') throw new Error('this kysely instance does not stream; use PostgresAccess.getRecords');
+    return this.#run<R>(sql, parameters);
+  }
+
+  async #run<R>(sql: string, parameters: readonly unknown[]): Promise<PostgresQueryResult<R>> {
+    const { command, rowCount, rows } = await this.#checkout.client.query<R & pg.QueryResultRow>(sql, [...parameters]);
+    // kysely reads the command only to tell a COMMIT from the ROLLBACK that ends an aborted transaction.
+    return { command: command as PostgresQueryResult<R>['command'], rowCount: rowCount ?? 0, rows };
+  }
+
+  /** kysely discards a connection whose rollback failed. */
+  release(discard?: boolean): void {
+    void this.#checkout.release(discard ? new Error('kysely discarded the connection') : undefined);
   }
 }
