@@ -1,4 +1,18 @@
+import { TablecacheError } from '@tablecache/core';
 import type pg from 'pg';
+
+/**
+ * No rows arrived from the database within `readTimeoutMs`: the server is stuck or unreachable.
+ * The connection was destroyed; a table that was loading or refreshing reports this as the
+ * `cause` of its `DatabaseError`.
+ */
+export class ReadTimeoutError extends TablecacheError {
+  override name = 'ReadTimeoutError';
+  readonly code = 'ETIMEDOUT';
+  constructor(readonly timeoutMs: number) {
+    super(`the database sent nothing for ${timeoutMs} ms (readTimeoutMs); the connection was closed`);
+  }
+}
 
 /**
  * A client checked out of a pg pool, watched for as long as it is out.
@@ -7,7 +21,7 @@ import type pg from 'pg';
  * while the client is idle: without the listener here, a backend killed mid-query is an unhandled
  * 'error' event, which ends the process. And a request to a dead connection may never settle
  * (pg-cursor's `close()` waits for a ReadyForQuery that will not come), so every wait here ends
- * when the connection fails.
+ * when the connection fails, or after a timeout.
  */
 export class CheckedOutClient {
   readonly client: pg.PoolClient;
@@ -40,14 +54,32 @@ export class CheckedOutClient {
     client.once('end', this.#onEnd);
   }
 
-  /** Whether the connection failed (an error, or its end): it can do nothing more. */
+  /** Whether the connection failed (an error, its end, or a timeout): it can do nothing more. */
   get failed(): boolean {
     return this.#failure !== undefined;
   }
 
-  /** What `request` settles to, unless the connection fails first (then its error). */
-  wait<T>(request: Promise<T>): Promise<T> {
-    return Promise.race([request, this.#failed.then((error) => Promise.reject(error))]);
+  /**
+   * What `request` settles to, unless the connection fails first (then its error) or nothing
+   * arrives within `timeoutMs` (0: no limit; then a `ReadTimeoutError`, and the connection counts
+   * as failed).
+   */
+  async wait<T>(request: Promise<T>, timeoutMs: number): Promise<T> {
+    const failed = this.#failed.then((error) => Promise.reject(error));
+    if (timeoutMs <= 0) return Promise.race([request, failed]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new ReadTimeoutError(timeoutMs);
+        this.#fail(error);
+        reject(error);
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([request, failed, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

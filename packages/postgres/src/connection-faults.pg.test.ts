@@ -1,9 +1,11 @@
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { CachedTable, PrimaryKeyIndexes } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { ReadTimeoutError } from './checked-out-client.js';
 import { PostgresAccess } from './postgres-access.js';
 
 interface Item {
@@ -14,6 +16,9 @@ interface Item {
 const ROWS = 20_000;
 /** The access's connections carry this name, so the test kills only them (other tests share the server). */
 const ACCESS_APP = 'tablecache_fault_access';
+
+/** Rows 1 and 2 at once, then a pause of 5 s before row 3: longer than the read timeouts below. */
+const PAUSE_AT_THREE = 'SELECT g, CASE WHEN g = 3 THEN (SELECT 0 FROM pg_sleep(5)) END AS paused FROM generate_series(1, 4) g';
 
 const [server] = testBackends();
 
@@ -41,6 +46,7 @@ describe.skipIf(!server?.available)('PostgresAccess when its connections die whi
   });
 
   afterEach(async () => {
+    await access?.close();
     await admin?.end();
     await database?.close();
   });
@@ -80,7 +86,7 @@ describe.skipIf(!server?.available)('PostgresAccess when its connections die whi
     await table.refreshInvalid();
     await expectTableEqualsDatabase(table);
     await table.close();
-    await access.close();
+    await access.close(); // resolves: nothing is left waiting on the killed connection
   });
 
   test('refreshes while every connection of the access is killed every 20 ms neither crash nor hang, and a refresh afterwards succeeds', async () => {
@@ -108,7 +114,6 @@ describe.skipIf(!server?.available)('PostgresAccess when its connections die whi
     await table.refreshInvalid();
     await expectTableEqualsDatabase(table);
     await table.close();
-    await access.close();
   });
 
   test('a transaction whose connection is killed mid-statement rejects, and the next one runs', async () => {
@@ -117,13 +122,10 @@ describe.skipIf(!server?.available)('PostgresAccess when its connections die whi
     await killAccessBackends();
     await expect(running).rejects.toThrow(/terminat/);
     expect(await access.execute<{ one: number }>({ sql: 'SELECT 1 AS one' })).toEqual([{ one: 1 }]);
-    await access.close();
   });
 
   test('a stream through a kysely instance it was given rejects when its backend is killed, given a pool whose clients listen for errors', async () => {
-    const url = new URL((database.connection as { connectionString: string }).connectionString);
-    url.searchParams.set('application_name', ACCESS_APP);
-    const pool = new pg.Pool({ connectionString: url.toString() });
+    const pool = new pg.Pool({ connectionString: accessUrl() });
     pool.on('error', () => undefined);
     // What the PostgresAccess documentation asks of a pool under a kysely instance: pg emits a
     // dead connection's error on the checked-out client, and neither kysely nor pg-pool listens there.
@@ -139,8 +141,38 @@ describe.skipIf(!server?.available)('PostgresAccess when its connections die whi
     await expect(consumed).rejects.toThrow(/terminat/);
     await viaKysely.close();
     await kysely.destroy();
-    await access.close();
   });
+
+  test('a stream whose next batch does not arrive within readTimeoutMs rejects with ReadTimeoutError, and its connection leaves the pool', async () => {
+    const pool = new pg.Pool({ connectionString: accessUrl(), max: 1 });
+    const timed = new PostgresAccess({ pool, batchSize: 2, readTimeoutMs: 200 });
+    const received: number[] = [];
+    await expect(async () => {
+      for await (const row of timed.getRecords<{ g: number }>({ sql: PAUSE_AT_THREE })) received.push(row.g);
+    }).rejects.toThrow(ReadTimeoutError);
+    expect(received).toEqual([1, 2]);
+    expect(pool.totalCount).toBe(0);
+    expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await timed.close();
+    await pool.end();
+  });
+
+  test('a stream through a kysely instance it was given is cancelled by the server after readTimeoutMs', async () => {
+    const pool = new pg.Pool({ connectionString: accessUrl() });
+    const kysely = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+    const timed = new PostgresAccess({ kysely, batchSize: 2, readTimeoutMs: 200 });
+    await expect(async () => {
+      for await (const _ of timed.getRecords({ sql: PAUSE_AT_THREE }));
+    }).rejects.toMatchObject({ code: '57014' }); // query_canceled: the statement timeout
+    await timed.close();
+    await kysely.destroy();
+  });
+
+  function accessUrl(): string {
+    const url = new URL((database.connection as { connectionString: string }).connectionString);
+    url.searchParams.set('application_name', ACCESS_APP);
+    return url.toString();
+  }
 
   async function backendsRunning(text: string): Promise<number> {
     const { rows } = await admin.query<{ n: number }>(
@@ -158,3 +190,18 @@ async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Pro
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+test('opening a connection to a server that does not answer fails after connectTimeoutMs', async () => {
+  const sockets = new Set<Socket>();
+  const silent = createServer((socket) => sockets.add(socket)); // accepts connections and never says a word
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const { port } = silent.address() as AddressInfo;
+  const access = new PostgresAccess({ connectionString: `postgres://nobody@127.0.0.1:${port}/none`, connectTimeoutMs: 200 });
+  try {
+    await expect(access.execute({ sql: 'SELECT 1' })).rejects.toThrow(/timeout/);
+  } finally {
+    await access.close();
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  }
+});

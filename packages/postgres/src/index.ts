@@ -1,3 +1,4 @@
+export { ReadTimeoutError } from './checked-out-client.js';
 export { type CliIo, runCli, USAGE } from './cli/run-cli.js';
 export { compileQuery, type SqlStatement } from './compile-query.js';
 export { type Payload, PayloadError, parsePayload } from './notify/payload.js';

@@ -212,6 +212,14 @@ describe('PostgresAccess options', () => {
   test('a batch size that is not a positive integer is rejected', () => {
     expect(() => new PostgresAccess({ connectionString: 'postgres://x', batchSize: 0 })).toThrow(InvalidOptionsError);
   });
+
+  test.each([-1, 1.5, Number.NaN, '100'])('a readTimeoutMs of %s is rejected with InvalidOptionsError', (readTimeoutMs) => {
+    expect(() => new PostgresAccess({ connectionString: 'postgres://x', readTimeoutMs: readTimeoutMs as number })).toThrow(/readTimeoutMs/);
+  });
+
+  test('connectTimeoutMs beside a pool it was given is rejected: it configures only the pool made from a connection string', () => {
+    expect(() => new PostgresAccess({ pool: new pg.Pool(), connectTimeoutMs: 100 } as never)).toThrow(/connectTimeoutMs configures/);
+  });
 });
 
 async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {

@@ -18,7 +18,12 @@ import { kyselyTransactions, pgliteTransactions, type TransactionRunner } from '
 
 /** Where a `PostgresAccess` gets its connections; exactly one of these. */
 export type PostgresConnection<DB> =
-  | { readonly connectionString: string; readonly poolSize?: number }
+  | {
+      readonly connectionString: string;
+      readonly poolSize?: number;
+      /** How long opening a connection may take before the query that needed it fails (default 10,000 ms; 0: no limit). */
+      readonly connectTimeoutMs?: number;
+    }
   | { readonly pool: pg.Pool }
   | { readonly kysely: Kysely<DB> }
   | { readonly pglite: PGlite };
@@ -26,6 +31,11 @@ export type PostgresConnection<DB> =
 export type PostgresAccessOptions<DB = unknown> = PostgresConnection<DB> & {
   /** Rows fetched per round trip of a cursor (default 5,000: fewer round trips, a few MB read ahead at most). */
   readonly batchSize?: number;
+  /**
+   * How long a stream waits for its next batch before it fails with `ReadTimeoutError` (default
+   * 60,000 ms; 0: no limit). See the class documentation for how each connection enforces it.
+   */
+  readonly readTimeoutMs?: number;
   /**
    * An idle pooled connection failed (the server restarted, or ended it); the pool drops it and
    * the next query opens another. Default: console.warn. Only for pools this object creates.
@@ -39,8 +49,25 @@ const CONNECTION_OPTIONS = ['connectionString', 'pool', 'kysely', 'pglite'] as c
  * Database access for tablecache over kysely and pg, or over embedded PGlite.
  *
  * Rows stream through a portal (pg-cursor; DECLARE/FETCH in a transaction when given a kysely
- * instance or PGlite), one snapshot, `batchSize` rows per fetch. Fetching runs ahead of the consumer, so the connection goes back to the pool when the
- * database has sent the last row, not when the consumer's loop ends.
+ * instance or PGlite), one snapshot, `batchSize` rows per fetch. Fetching runs ahead of the
+ * consumer, so the connection goes back to the pool when the database has sent the last row, not
+ * when the consumer's loop ends.
+ *
+ * Waits for the database are bounded. A pool made from `connectionString` gives up opening a
+ * connection after `connectTimeoutMs` and keeps its connections alive with TCP keepalive (first
+ * probe after 10 s idle), so a peer that vanished is noticed. On a pool (made here or given), a
+ * stream whose next batch does not arrive within `readTimeoutMs` fails with `ReadTimeoutError`
+ * and its connection is destroyed. Through a given kysely instance, the connection is not ours to
+ * destroy: the stream's transaction sets `statement_timeout` to `readTimeoutMs` instead, so the
+ * server cancels a slow statement (the driver's error, SQLSTATE 57014). PGlite runs in this
+ * process and has no such timeout.
+ *
+ * A connection that dies while rows stream fails the stream (the driver's error reaches the
+ * consumer), never the process: a pool's clients are watched for errors for as long as they are
+ * checked out. A kysely instance given to this object checks its clients out itself; give its pool
+ * an error listener for them, e.g. `pool.on('connect', (c) => c.on('error', () => {}))` (pg's
+ * failed clients fail their next query, and the pool drops them), or a dead connection mid-query
+ * is an unhandled 'error' event.
  *
  * A pool, kysely instance or PGlite passed in stays the caller's: `close()` ends only what this
  * object created.
@@ -49,12 +76,15 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
   /** A kysely instance on the same connections, for building and running your own queries. */
   readonly kysely: Kysely<DB>;
   readonly batchSize: number;
+  readonly readTimeoutMs: number;
   readonly #transaction: TransactionRunner;
   /** The pg pool, when this object has one (not for `{ kysely }` or `{ pglite }`): streams use its portals. */
   readonly #pool: pg.Pool | undefined;
   /** The pool made here from a connection string, ended by `close`. */
   readonly #ownedPool: pg.Pool | undefined;
   readonly #ownsKysely: boolean;
+  /** Declared-cursor streams on a given kysely instance bound their statements server-side (see the class documentation). */
+  readonly #statementTimeout: boolean;
   /** Stops watching the new clients of a pool given by the caller. */
   readonly #stopListening: (() => void) | undefined;
   /** Streams still reading; `close` waits for them to give their connections back. */
@@ -71,6 +101,13 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     this.batchSize = options.batchSize ?? 5000;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
       throw new InvalidOptionsError(`batchSize must be a positive integer; got ${String(options.batchSize)}`);
+    }
+    this.readTimeoutMs = milliseconds(options, 'readTimeoutMs', 60_000);
+    this.#statementTimeout = 'kysely' in options && this.readTimeoutMs > 0;
+    for (const name of ['poolSize', 'connectTimeoutMs'] as const) {
+      if (name in options && !('connectionString' in options)) {
+        throw new InvalidOptionsError(`${name} configures the pool made from a connectionString; set it on your own ${given[0]} instead`);
+      }
     }
     if ('pglite' in options) {
       this.kysely = new Kysely<DB>({ dialect: new PGliteDialect({ pglite: options.pglite }) });
@@ -95,7 +132,13 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
       if (typeof options.connectionString !== 'string' || options.connectionString === '') {
         throw new InvalidOptionsError('connectionString must be a non-empty string');
       }
-      const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10 });
+      const pool = new pg.Pool({
+        connectionString: options.connectionString,
+        max: options.poolSize ?? 10,
+        connectionTimeoutMillis: milliseconds(options, 'connectTimeoutMs', 10_000),
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
+      });
       // Without a listener, an idle client's error would be thrown as an unhandled 'error' event.
       const onIdleError =
         options.onIdleError ?? ((error: unknown) => console.warn('tablecache: an idle database connection failed:', error));
@@ -145,6 +188,7 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
       // Every row will be read: plan for all of them, as for a plain query, not for the first
       // 10% (the cursor default, which favours fast-start plans such as nested loops).
       await execute('SET LOCAL cursor_tuple_fraction = 1', []);
+      if (this.#statementTimeout) await execute(`SET LOCAL statement_timeout = ${this.readTimeoutMs}`, []);
       await execute(`DECLARE tablecache_cursor NO SCROLL CURSOR FOR ${sql}`, parameters);
       while (!signal.aborted) {
         const rows = await execute(`FETCH ${batchSize} FROM tablecache_cursor`, []);
@@ -170,13 +214,13 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
       const cursor = checkout.client.query(new Cursor<R>(sql, [...parameters]));
       try {
         while (!signal.aborted) {
-          const rows = await checkout.wait(cursor.read(this.batchSize));
+          const rows = await checkout.wait(cursor.read(this.batchSize), this.readTimeoutMs);
           if (rows.length > 0) push(rows);
           if (rows.length < this.batchSize) break;
         }
       } finally {
         // A dead connection cannot close the portal (and would never answer): it is destroyed instead.
-        if (!checkout.failed) await checkout.wait(cursor.close()).catch(() => undefined);
+        if (!checkout.failed) await checkout.wait(cursor.close(), this.readTimeoutMs).catch(() => undefined);
       }
     } finally {
       await checkout.release();
@@ -213,6 +257,15 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
   #assertOpen(): void {
     if (this.#closed) throw new InvalidOptionsError('this PostgresAccess is closed');
   }
+}
+
+/** A duration option: a non-negative integer of milliseconds, 0 for no limit. */
+function milliseconds<O extends object>(options: O, name: keyof O & string, fallback: number): number {
+  const value = options[name] ?? fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new InvalidOptionsError(`${name} must be a non-negative integer of milliseconds (0: no limit); got ${String(value)}`);
+  }
+  return value;
 }
 
 /**
