@@ -1,3 +1,4 @@
+import { PGlite } from '@electric-sql/pglite';
 import { InvalidOptionsError, InvalidQueryError } from '@tablecache/core';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
@@ -177,6 +178,28 @@ describe.skipIf(!server?.available)('PostgresAccess with connections of its own 
     await kysely.destroy();
   });
 
+  test('destroying its kysely instance leaves a pool it was given open', async () => {
+    const pool = new pg.Pool({ connectionString: connectionString(), max: 1 });
+    const access = new PostgresAccess({ pool });
+    await sql`SELECT 1`.execute(access.kysely);
+    await access.kysely.destroy();
+    expect(pool.ended).toBe(false);
+    expect((await pool.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+    await access.close();
+    await pool.end();
+  });
+
+  test('close leaves a kysely instance it was given usable', async () => {
+    const kysely = new Kysely<{ items: { id: number } }>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: connectionString() }) }),
+    });
+    const access = new PostgresAccess({ kysely });
+    await collect(access.getRecords({ sql: 'SELECT 1' }));
+    await access.close();
+    expect(await kysely.selectFrom('items').select('id').where('id', '=', 1).execute()).toEqual([{ id: 1 }]);
+    await kysely.destroy();
+  });
+
   test('close leaves a pool it was given open', async () => {
     const pool = new pg.Pool({ connectionString: connectionString(), max: 1 });
     const access = new PostgresAccess({ pool });
@@ -195,6 +218,29 @@ describe.skipIf(!server?.available)('PostgresAccess with connections of its own 
       "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = '' AND pid <> pg_backend_pid()",
     );
     expect(row?.n).toBe(0);
+  });
+});
+
+describe('PostgresAccess over a PGlite it was given', () => {
+  test('close leaves the PGlite open', async () => {
+    const pglite = await PGlite.create();
+    const access = new PostgresAccess({ pglite });
+    await collect(access.getRecords({ sql: 'SELECT 1' }));
+    await access.close();
+    expect(pglite.closed).toBe(false);
+    expect((await pglite.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+    await pglite.close();
+  });
+
+  test('destroying its kysely instance leaves the PGlite open', async () => {
+    const pglite = await PGlite.create();
+    const access = new PostgresAccess({ pglite });
+    await sql`SELECT 1`.execute(access.kysely);
+    await access.kysely.destroy();
+    expect(pglite.closed).toBe(false);
+    expect((await pglite.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+    await access.close();
+    await pglite.close();
   });
 });
 

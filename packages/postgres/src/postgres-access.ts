@@ -2,6 +2,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import { type DbAccess, InvalidOptionsError, type Query } from '@tablecache/core';
 import {
   Kysely,
+  type PGlite as KyselyPGlite,
   PGliteDialect,
   type PostgresCursor,
   PostgresDialect,
@@ -69,8 +70,8 @@ const CONNECTION_OPTIONS = ['connectionString', 'pool', 'kysely', 'pglite'] as c
  * failed clients fail their next query, and the pool drops them), or a dead connection mid-query
  * is an unhandled 'error' event.
  *
- * A pool, kysely instance or PGlite passed in stays the caller's: `close()` ends only what this
- * object created.
+ * A pool, kysely instance or PGlite passed in stays the caller's: neither `close()` nor
+ * `access.kysely.destroy()` ends or closes it; `close()` ends only what this object created.
  */
 export class PostgresAccess<DB = unknown> implements DbAccess {
   /** A kysely instance on the same connections, for building and running your own queries. */
@@ -110,9 +111,9 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
       }
     }
     if ('pglite' in options) {
-      this.kysely = new Kysely<DB>({ dialect: new PGliteDialect({ pglite: options.pglite }) });
+      this.kysely = new Kysely<DB>({ dialect: new PGliteDialect({ pglite: unclosable(options.pglite) }) });
       this.#transaction = pgliteTransactions(options.pglite);
-      this.#ownsKysely = false; // destroying it would close the caller's PGlite
+      this.#ownsKysely = true;
       this.#pool = undefined;
       this.#ownedPool = undefined;
       return;
@@ -266,6 +267,28 @@ function milliseconds<O extends object>(options: O, name: keyof O & string, fall
     throw new InvalidOptionsError(`${name} must be a non-negative integer of milliseconds (0: no limit); got ${String(value)}`);
   }
   return value;
+}
+
+/**
+ * The PGlite as kysely sees it, minus closing: kysely's PGlite dialect closes its instance when
+ * destroyed, and a PGlite given to `PostgresAccess` stays the caller's, also through
+ * `access.kysely.destroy()`.
+ */
+function unclosable(pglite: PGlite): KyselyPGlite {
+  return {
+    get closed() {
+      return pglite.closed;
+    },
+    get ready() {
+      return pglite.ready;
+    },
+    get waitReady() {
+      return pglite.waitReady;
+    },
+    query: (sql, parameters, options) => pglite.query(sql, parameters, options),
+    transaction: (work) => pglite.transaction(work),
+    close: async () => {},
+  };
 }
 
 /**
