@@ -6,7 +6,9 @@ export { PgNotifyFeed, type PgNotifyFeedOptions } from './notify/pg-notify-feed.
 export {
   PostgresAccess,
   type PostgresAccessOptions,
+  type PostgresAccessSettings,
   type PostgresConnection,
+  type PostgresConnectionString,
 } from './postgres-access.js';
 export {
   type InstallTriggersOptions,

@@ -263,6 +263,10 @@ describe('PostgresAccess options', () => {
     expect(() => new PostgresAccess({ connectionString: 'postgres://x', readTimeoutMs: readTimeoutMs as number })).toThrow(/readTimeoutMs/);
   });
 
+  test('a logger without the four methods is rejected with InvalidOptionsError', () => {
+    expect(() => new PostgresAccess({ connectionString: 'postgres://x', logger: { warn: () => {} } as never })).toThrow(/logger/);
+  });
+
   test('connectTimeoutMs beside a pool it was given is rejected: it configures only the pool made from a connection string', () => {
     expect(() => new PostgresAccess({ pool: new pg.Pool(), connectTimeoutMs: 100 } as never)).toThrow(/connectTimeoutMs configures/);
   });
@@ -291,6 +295,31 @@ describe.skipIf(!server?.available)('PostgresAccess when the server ends its con
       );
       await until(() => errors.length > 0);
       expect(await collect(access.getRecords({ sql: 'SELECT 2 AS two' }))).toEqual([{ two: 2 }]);
+    } finally {
+      await access.close();
+      await database.close();
+    }
+  });
+
+  test('an idle connection ended by the server is one concise line on the logger', async () => {
+    const database = await server!.open();
+    const lines: string[] = [];
+    const line = (message: string) => lines.push(message);
+    const access = new PostgresAccess({
+      connectionString: (database.connection as { connectionString: string }).connectionString,
+      logger: { error: line, warn: line, info: line, debug: line },
+    });
+    try {
+      expect(await collect(access.getRecords({ sql: 'SELECT 1 AS one' }))).toEqual([{ one: 1 }]);
+      await database.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''",
+      );
+      await until(() => lines.length > 0);
+      // The next query reconnects, so by then the dead connection has said all it will.
+      expect(await collect(access.getRecords({ sql: 'SELECT 2 AS two' }))).toEqual([{ two: 2 }]);
+      expect(lines).toEqual([
+        'an idle database connection failed; the next query opens another: terminating connection due to administrator command (57P01)',
+      ]);
     } finally {
       await access.close();
       await database.close();

@@ -1,5 +1,14 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { type DbAccess, InvalidOptionsError, type Query } from '@tablecache/core';
+import {
+  consoleLogger,
+  type DbAccess,
+  describeError,
+  InvalidOptionsError,
+  isLogger,
+  type Logger,
+  type Query,
+  RateLimitedLogger,
+} from '@tablecache/core';
 import {
   Kysely,
   type PGlite as KyselyPGlite,
@@ -17,19 +26,26 @@ import { compileQuery } from './compile-query.js';
 import { items, readAhead } from './read-ahead.js';
 import { kyselyTransactions, pgliteTransactions, type TransactionRunner } from './transaction-runner.js';
 
+/** A pool this object creates, and ends on `close()`. */
+export interface PostgresConnectionString {
+  readonly connectionString: string;
+  /** Most connections open at once (default 10). */
+  readonly poolSize?: number;
+  /** How long opening a connection may take before the query that needed it fails (default 10,000 ms; 0: no limit). */
+  readonly connectTimeoutMs?: number;
+}
+
 /** Where a `PostgresAccess` gets its connections; exactly one of these. */
 export type PostgresConnection<DB> =
-  | {
-      readonly connectionString: string;
-      readonly poolSize?: number;
-      /** How long opening a connection may take before the query that needed it fails (default 10,000 ms; 0: no limit). */
-      readonly connectTimeoutMs?: number;
-    }
+  | PostgresConnectionString
   | { readonly pool: pg.Pool }
   | { readonly kysely: Kysely<DB> }
   | { readonly pglite: PGlite };
 
-export type PostgresAccessOptions<DB = unknown> = PostgresConnection<DB> & {
+export type PostgresAccessOptions<DB = unknown> = PostgresConnection<DB> & PostgresAccessSettings;
+
+/** What a `PostgresAccess` takes besides its connection. */
+export interface PostgresAccessSettings {
   /** Rows fetched per round trip of a cursor (default 5,000: fewer round trips, a few MB read ahead at most). */
   readonly batchSize?: number;
   /**
@@ -38,11 +54,15 @@ export type PostgresAccessOptions<DB = unknown> = PostgresConnection<DB> & {
    */
   readonly readTimeoutMs?: number;
   /**
-   * An idle pooled connection failed (the server restarted, or ended it); the pool drops it and
-   * the next query opens another. Default: console.warn. Only for pools this object creates.
+   * Where events are reported, one line each (default: the console). Today that is an idle
+   * connection of a pool made from `connectionString` failing (the server restarted, or ended
+   * it; the pool drops it and the next query opens another), at most one line per 10 s while
+   * they keep failing.
    */
+  readonly logger?: Logger;
+  /** Receives each idle connection failure of a pool made from `connectionString` instead of the logger. */
   readonly onIdleError?: (error: unknown) => void;
-};
+}
 
 const CONNECTION_OPTIONS = ['connectionString', 'pool', 'kysely', 'pglite'] as const;
 
@@ -83,6 +103,7 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
   readonly #pool: pg.Pool | undefined;
   /** The pool made here from a connection string, ended by `close`. */
   readonly #ownedPool: pg.Pool | undefined;
+  /** Whether `kysely` was made here (on the caller's PGlite or pool, destroying it ends nothing of theirs). */
   readonly #ownsKysely: boolean;
   /** Declared-cursor streams on a given kysely instance bound their statements server-side (see the class documentation). */
   readonly #statementTimeout: boolean;
@@ -104,51 +125,31 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
       throw new InvalidOptionsError(`batchSize must be a positive integer; got ${String(options.batchSize)}`);
     }
     this.readTimeoutMs = milliseconds(options, 'readTimeoutMs', 60_000);
-    this.#statementTimeout = 'kysely' in options && this.readTimeoutMs > 0;
+    if (options.logger !== undefined && !isLogger(options.logger)) {
+      throw new InvalidOptionsError('logger must have error, warn, info and debug methods');
+    }
     for (const name of ['poolSize', 'connectTimeoutMs'] as const) {
       if (name in options && !('connectionString' in options)) {
         throw new InvalidOptionsError(`${name} configures the pool made from a connectionString; set it on your own ${given[0]} instead`);
       }
     }
+    this.#ownsKysely = !('kysely' in options);
+    this.#statementTimeout = 'kysely' in options && this.readTimeoutMs > 0;
     if ('pglite' in options) {
       this.kysely = new Kysely<DB>({ dialect: new PGliteDialect({ pglite: unclosable(options.pglite) }) });
       this.#transaction = pgliteTransactions(options.pglite);
-      this.#ownsKysely = true;
-      this.#pool = undefined;
-      this.#ownedPool = undefined;
       return;
     }
     if ('kysely' in options) {
       this.kysely = options.kysely;
-      this.#ownsKysely = false;
-      this.#pool = undefined;
-      this.#ownedPool = undefined;
     } else if ('pool' in options) {
       this.#pool = options.pool;
-      this.#ownedPool = undefined;
       this.#stopListening = listenToNewClients(options.pool);
       this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: watchedPool(options.pool) }) });
-      this.#ownsKysely = true;
     } else {
-      if (typeof options.connectionString !== 'string' || options.connectionString === '') {
-        throw new InvalidOptionsError('connectionString must be a non-empty string');
-      }
-      const pool = new pg.Pool({
-        connectionString: options.connectionString,
-        max: options.poolSize ?? 10,
-        connectionTimeoutMillis: milliseconds(options, 'connectTimeoutMs', 10_000),
-        keepAlive: true,
-        keepAliveInitialDelayMillis: 10_000,
-      });
-      // Without a listener, an idle client's error would be thrown as an unhandled 'error' event.
-      const onIdleError =
-        options.onIdleError ?? ((error: unknown) => console.warn('tablecache: an idle database connection failed:', error));
-      pool.on('error', onIdleError);
-      listenToNewClients(pool);
-      this.#pool = pool;
-      this.#ownedPool = pool;
-      this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: watchedPool(pool) }) });
-      this.#ownsKysely = true;
+      this.#pool = this.#ownedPool = createPool(options);
+      listenToNewClients(this.#pool);
+      this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: watchedPool(this.#pool) }) });
     }
     this.#transaction = kyselyTransactions(this.kysely);
   }
@@ -258,6 +259,34 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
   #assertOpen(): void {
     if (this.#closed) throw new InvalidOptionsError('this PostgresAccess is closed');
   }
+}
+
+/** The pool for `{ connectionString }`: bounded connection attempts, keepalive, idle failures reported. */
+function createPool(options: PostgresConnectionString & PostgresAccessSettings): pg.Pool {
+  if (typeof options.connectionString !== 'string' || options.connectionString === '') {
+    throw new InvalidOptionsError('connectionString must be a non-empty string');
+  }
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: milliseconds(options, 'connectTimeoutMs', 10_000),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  });
+  // Without a listener, an idle client's error would be thrown as an unhandled 'error' event.
+  pool.on('error', options.onIdleError ?? idleErrorReporter(options.logger ?? consoleLogger));
+  return pool;
+}
+
+/** Reports idle connection failures on `logger`: one line each, a storm of them (a server restart) rate-limited. */
+function idleErrorReporter(logger: Logger): (error: unknown) => void {
+  const limited = new RateLimitedLogger(logger);
+  return (error) =>
+    limited.log(
+      'warn',
+      'idle connection failed',
+      `an idle database connection failed; the next query opens another: ${describeError(error)}`,
+    );
 }
 
 /** A duration option: a non-negative integer of milliseconds, 0 for no limit. */
