@@ -5,6 +5,7 @@ import {
   describeError,
   InvalidOptionsError,
   isLogger,
+  type KeyDecoder,
   type Logger,
   type Query,
   RateLimitedLogger,
@@ -23,6 +24,7 @@ import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { CheckedOutClient, listenToNewClients } from './checked-out-client.js';
 import { compileQuery } from './compile-query.js';
+import { KeyDecoding, type KeyReader, kyselyKeyReader, pgliteKeyReader } from './decode-keys.js';
 import { items, readAhead } from './read-ahead.js';
 import { kyselyTransactions, pgliteTransactions, type TransactionRunner } from './transaction-runner.js';
 
@@ -109,9 +111,29 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
   readonly #statementTimeout: boolean;
   /** Stops watching the new clients of a pool given by the caller. */
   readonly #stopListening: (() => void) | undefined;
-  /** Streams still reading; `close` waits for them to give their connections back. */
-  readonly #streams = new Set<Promise<void>>();
+  readonly #keys: KeyDecoding;
+  /** The client this object last took from its pool: its parsers are the ones rows of that pool get (see `decodeKeys`). */
+  #poolClient: pg.PoolClient | undefined;
+  /** Streams still reading and key decodes still querying; `close` waits for them to give their connections back. */
+  readonly #running = new Set<Promise<unknown>>();
   #closed = false;
+
+  /**
+   * Turns key values sent as Postgres text (by a change feed) into exactly what this object's
+   * rows hold for those columns, so changed keys match stored records whatever parses the rows:
+   * pg's parsers (of whichever copy of pg made the pool), a pool's `types`, PGlite's parsers,
+   * and whatever the session's TimeZone or DateStyle. Keys of types whose text output no session
+   * setting changes (bool, integers, oid, numeric, text types, uuid) are decoded synchronously,
+   * with the parsers this object's rows get, once it knows them (on a pool: after its first
+   * query); everything else takes one round trip through the database, as a plain query.
+   * Rejects with `KeyDecodeError` when a text is not a value of its type.
+   */
+  readonly decodeKeys: KeyDecoder = (columns, rows) => {
+    if (this.#closed) return Promise.reject(new InvalidOptionsError('this PostgresAccess is closed'));
+    const decoded = this.#keys.decode(columns, rows);
+    if (decoded instanceof Promise) this.#track(decoded);
+    return decoded;
+  };
 
   constructor(options: PostgresAccessOptions<DB>) {
     const given = CONNECTION_OPTIONS.filter((name) => typeof options === 'object' && options !== null && name in options);
@@ -138,18 +160,21 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     if ('pglite' in options) {
       this.kysely = new Kysely<DB>({ dialect: new PGliteDialect({ pglite: unclosable(options.pglite) }) });
       this.#transaction = pgliteTransactions(options.pglite);
+      this.#keys = new KeyDecoding(pgliteKeyReader(options.pglite));
       return;
     }
     if ('kysely' in options) {
       this.kysely = options.kysely;
-    } else if ('pool' in options) {
-      this.#pool = options.pool;
-      this.#stopListening = listenToNewClients(options.pool);
-      this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: watchedPool(options.pool) }) });
+      this.#keys = new KeyDecoding(kyselyKeyReader(options.kysely));
     } else {
-      this.#pool = this.#ownedPool = createPool(options);
-      listenToNewClients(this.#pool);
-      this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: watchedPool(this.#pool) }) });
+      const pool = 'pool' in options ? options.pool : createPool(options);
+      this.#pool = pool;
+      const stopListening = listenToNewClients(pool);
+      // A pool given by the caller outlives this object: its new clients are no longer watched after close.
+      if ('pool' in options) this.#stopListening = stopListening;
+      else this.#ownedPool = pool;
+      this.kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: watchedPool(pool, () => this.#checkOut(pool)) }) });
+      this.#keys = new KeyDecoding(this.#poolKeyReader(pool));
     }
     this.#transaction = kyselyTransactions(this.kysely);
   }
@@ -168,12 +193,7 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
         pool !== undefined
           ? this.#portalStream(pool, sql, parameters, push, signal)
           : this.#declaredCursorStream(sql, parameters, push, signal);
-      const settled = stream.then(
-        () => undefined,
-        () => undefined,
-      );
-      this.#streams.add(settled);
-      void settled.finally(() => this.#streams.delete(settled));
+      this.#track(stream);
       return stream;
     });
   }
@@ -211,7 +231,7 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     push: (batch: readonly R[]) => void,
     signal: AbortSignal,
   ): Promise<void> {
-    const checkout = new CheckedOutClient(await pool.connect());
+    const checkout = await this.#checkOut(pool);
     try {
       const cursor = checkout.client.query(new Cursor<R>(sql, [...parameters]));
       try {
@@ -249,11 +269,49 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all(this.#streams);
+    await Promise.all(this.#running);
     this.#stopListening?.();
     if (this.#ownsKysely) await this.kysely.destroy();
     // kysely's view of the pool ends nothing (see watchedPool), so the pool made here is ended here.
     if (this.#ownedPool !== undefined && !this.#ownedPool.ended) await this.#ownedPool.end();
+  }
+
+  /** A client of the pool, watched while it is out; its parsers become the ones `decodeKeys` uses. */
+  async #checkOut(pool: pg.Pool): Promise<CheckedOutClient> {
+    const client = await pool.connect();
+    this.#poolClient = client;
+    return new CheckedOutClient(client);
+  }
+
+  #poolKeyReader(pool: pg.Pool): KeyReader {
+    return {
+      localParser: (typeId) => {
+        const client = this.#poolClient;
+        // A client configured for binary results parses them with its binary parsers, not these.
+        if (client === undefined || ('binary' in client && client.binary)) return undefined;
+        // What pg parses each column of a row with, cursors included: the client's own overrides,
+        // then its pool's `types`, then the global parsers of the copy of pg that made it.
+        return client.getTypeParser(typeId, 'text');
+      },
+      query: async (sql, parameters) => {
+        const checkout = await this.#checkOut(pool);
+        try {
+          return (await checkout.wait(checkout.client.query(sql, [...parameters]), this.readTimeoutMs)).rows;
+        } finally {
+          await checkout.release();
+        }
+      },
+    };
+  }
+
+  /** Lets `close` wait for `work` (whether it succeeds or not). */
+  #track(work: Promise<unknown>): void {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#running.add(settled);
+    void settled.finally(() => this.#running.delete(settled));
   }
 
   #assertOpen(): void {
@@ -326,10 +384,10 @@ function unclosable(pglite: PGlite): KyselyPGlite {
  * nothing: `PostgresAccess.close` ends the pool it created, and a pool it was given stays the
  * caller's, also through `kysely.destroy()`.
  */
-function watchedPool(pool: pg.Pool): PostgresPool {
+function watchedPool(pool: pg.Pool, checkOut: () => Promise<CheckedOutClient>): PostgresPool {
   return {
     options: pool.options,
-    connect: async () => new WatchedPoolClient(new CheckedOutClient(await pool.connect())),
+    connect: async () => new WatchedPoolClient(await checkOut()),
     end: async () => {},
   };
 }
