@@ -87,10 +87,15 @@ const CONNECTION_OPTIONS = ['connectionString', 'pool', 'kysely', 'pglite'] as c
  *
  * A connection that dies while rows stream fails the stream (the driver's error reaches the
  * consumer), never the process: a pool's clients are watched for errors for as long as they are
- * checked out. A kysely instance given to this object checks its clients out itself; give its pool
+ * checked out, and every client it connects while this object is open gets an 'error' listener
+ * for its life (pg-pool hands a new client out before anyone can listen; the listener only keeps
+ * a late error from being unhandled, the pool still drops the client). A kysely instance given to this object checks its clients out itself; give its pool
  * an error listener for them, e.g. `pool.on('connect', (c) => c.on('error', () => {}))` (pg's
  * failed clients fail their next query, and the pool drops them), or a dead connection mid-query
  * is an unhandled 'error' event.
+ *
+ * Idle connection failures of a pool made here go to `logger`, one line each with the cause's
+ * message and code, rate-limited in a reconnect storm; `decodeKeys` serves change feeds.
  *
  * A pool, kysely instance or PGlite passed in stays the caller's: neither `close()` nor
  * `access.kysely.destroy()` ends or closes it; `close()` ends only what this object created.
