@@ -95,7 +95,7 @@ export class CheckedOutClient {
       this.client.release(discard);
       return;
     }
-    // The 'error' listener stays: the destroyed socket may still report, and nobody else listens.
+    // Its 'error' listener stays: the pool discards the client, and nothing it still reports may go unheard.
     if (!this.#ended) {
       this.client.connection.stream.destroy();
       await this.#gone;
