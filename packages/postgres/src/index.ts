@@ -1,12 +1,16 @@
+export { ReadTimeoutError } from './checked-out-client.js';
 export { type CliIo, runCli, USAGE } from './cli/run-cli.js';
 export { compileQuery, type SqlStatement } from './compile-query.js';
+export { KeyDecodeError } from './decode-keys.js';
 export { FeedConnectionError } from './notify/feed-errors.js';
 export { type Payload, PayloadError, parsePayload } from './notify/payload.js';
 export { PgNotifyFeed, type PgNotifyFeedOptions } from './notify/pg-notify-feed.js';
 export {
   PostgresAccess,
   type PostgresAccessOptions,
+  type PostgresAccessSettings,
   type PostgresConnection,
+  type PostgresConnectionString,
 } from './postgres-access.js';
 export {
   type CheckTriggersOptions,

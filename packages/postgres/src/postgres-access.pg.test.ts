@@ -1,3 +1,4 @@
+import { PGlite } from '@electric-sql/pglite';
 import { InvalidOptionsError, InvalidQueryError } from '@tablecache/core';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
@@ -177,6 +178,28 @@ describe.skipIf(!server?.available)('PostgresAccess with connections of its own 
     await kysely.destroy();
   });
 
+  test('destroying its kysely instance leaves a pool it was given open', async () => {
+    const pool = new pg.Pool({ connectionString: connectionString(), max: 1 });
+    const access = new PostgresAccess({ pool });
+    await sql`SELECT 1`.execute(access.kysely);
+    await access.kysely.destroy();
+    expect(pool.ended).toBe(false);
+    expect((await pool.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+    await access.close();
+    await pool.end();
+  });
+
+  test('close leaves a kysely instance it was given usable', async () => {
+    const kysely = new Kysely<{ items: { id: number } }>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: connectionString() }) }),
+    });
+    const access = new PostgresAccess({ kysely });
+    await collect(access.getRecords({ sql: 'SELECT 1' }));
+    await access.close();
+    expect(await kysely.selectFrom('items').select('id').where('id', '=', 1).execute()).toEqual([{ id: 1 }]);
+    await kysely.destroy();
+  });
+
   test('close leaves a pool it was given open', async () => {
     const pool = new pg.Pool({ connectionString: connectionString(), max: 1 });
     const access = new PostgresAccess({ pool });
@@ -187,14 +210,42 @@ describe.skipIf(!server?.available)('PostgresAccess with connections of its own 
   });
 
   test('a connection string gets a pool of its own, ended by close', async () => {
-    const access = new PostgresAccess({ connectionString: connectionString(), onIdleError: () => undefined });
+    const url = new URL(connectionString());
+    url.searchParams.set('application_name', 'tablecache_own_pool');
+    const access = new PostgresAccess({ connectionString: url.toString(), onIdleError: () => undefined });
     expect(await collect(access.getRecords({ sql: 'SELECT count(*)::int AS n FROM items' }))).toEqual([{ n: 50 }]);
     await access.close();
     expect(() => access.getRecords({ sql: 'SELECT 1' })).toThrow(InvalidOptionsError);
-    const [row] = await database.exec<{ n: number }>(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = '' AND pid <> pg_backend_pid()",
-    );
-    expect(row?.n).toBe(0);
+    // pg-pool's end() resolves once its clients are told to end; the server sees them go a moment later.
+    await until(async () => {
+      const [row] = await database.exec<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tablecache_own_pool'",
+      );
+      return row?.n === 0;
+    });
+  });
+});
+
+describe('PostgresAccess over a PGlite it was given', () => {
+  test('close leaves the PGlite open', async () => {
+    const pglite = await PGlite.create();
+    const access = new PostgresAccess({ pglite });
+    await collect(access.getRecords({ sql: 'SELECT 1' }));
+    await access.close();
+    expect(pglite.closed).toBe(false);
+    expect((await pglite.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+    await pglite.close();
+  });
+
+  test('destroying its kysely instance leaves the PGlite open', async () => {
+    const pglite = await PGlite.create();
+    const access = new PostgresAccess({ pglite });
+    await sql`SELECT 1`.execute(access.kysely);
+    await access.kysely.destroy();
+    expect(pglite.closed).toBe(false);
+    expect((await pglite.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+    await access.close();
+    await pglite.close();
   });
 });
 
@@ -212,11 +263,23 @@ describe('PostgresAccess options', () => {
   test('a batch size that is not a positive integer is rejected', () => {
     expect(() => new PostgresAccess({ connectionString: 'postgres://x', batchSize: 0 })).toThrow(InvalidOptionsError);
   });
+
+  test.each([-1, 1.5, Number.NaN, '100'])('a readTimeoutMs of %s is rejected with InvalidOptionsError', (readTimeoutMs) => {
+    expect(() => new PostgresAccess({ connectionString: 'postgres://x', readTimeoutMs: readTimeoutMs as number })).toThrow(/readTimeoutMs/);
+  });
+
+  test('a logger without the four methods is rejected with InvalidOptionsError', () => {
+    expect(() => new PostgresAccess({ connectionString: 'postgres://x', logger: { warn: () => {} } as never })).toThrow(/logger/);
+  });
+
+  test('connectTimeoutMs beside a pool it was given is rejected: it configures only the pool made from a connection string', () => {
+    expect(() => new PostgresAccess({ pool: new pg.Pool(), connectTimeoutMs: 100 } as never)).toThrow(/connectTimeoutMs configures/);
+  });
 });
 
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error('condition not reached in time');
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -237,6 +300,31 @@ describe.skipIf(!server?.available)('PostgresAccess when the server ends its con
       );
       await until(() => errors.length > 0);
       expect(await collect(access.getRecords({ sql: 'SELECT 2 AS two' }))).toEqual([{ two: 2 }]);
+    } finally {
+      await access.close();
+      await database.close();
+    }
+  });
+
+  test('an idle connection ended by the server is one concise line on the logger', async () => {
+    const database = await server!.open();
+    const lines: string[] = [];
+    const line = (message: string) => lines.push(message);
+    const access = new PostgresAccess({
+      connectionString: (database.connection as { connectionString: string }).connectionString,
+      logger: { error: line, warn: line, info: line, debug: line },
+    });
+    try {
+      expect(await collect(access.getRecords({ sql: 'SELECT 1 AS one' }))).toEqual([{ one: 1 }]);
+      await database.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''",
+      );
+      await until(() => lines.length > 0);
+      // The next query reconnects, so by then the dead connection has said all it will.
+      expect(await collect(access.getRecords({ sql: 'SELECT 2 AS two' }))).toEqual([{ two: 2 }]);
+      expect(lines).toEqual([
+        'an idle database connection failed; the next query opens another: terminating connection due to administrator command (57P01)',
+      ]);
     } finally {
       await access.close();
       await database.close();
