@@ -56,7 +56,11 @@ export async function runTimeRangeExample(
     await insertMinutes(now - 60 * MINUTE, now + MINUTE);
     await installTriggers(access, { tables: [`${DEVICE_SCHEMA}.device_data`], channel: 'tablecache_devices' });
     await readings.watch(feed, {
-      tables: { device_data: (change: Change) => [{ index: 'primaryKey', keys: [(change.new ?? change.old)!.data_id as number] }] },
+      tables: {
+        [`${DEVICE_SCHEMA}.device_data`]: (change: Change) => [
+          { index: 'primaryKey', keys: [(change.new ?? change.old)!.data_id as number] },
+        ],
+      },
     });
     await readings.load(window());
     const count = async () => (await readings.getRecords(window())).length;
@@ -65,27 +69,17 @@ export async function runTimeRangeExample(
     // The timer: every tick a minute passes, new readings arrive, the window slides.
     const slides: { from: Date; cached: number; queries: number }[] = [];
     const ticks = options.slides ?? 5;
-    await new Promise<void>((resolve, reject) => {
-      let done = 0;
-      const timer = setInterval(() => {
-        void (async () => {
-          now += MINUTE;
-          await insertMinutes(now, now + MINUTE);
-          const before = readings.stats.queries;
-          await readings.adjust(window());
-          const queries = readings.stats.queries - before;
-          // The inserted rows were announced by NOTIFY: this read refreshes them (lazily).
-          slides.push({ from: window().ge, cached: await count(), queries });
-          if (++done === ticks) {
-            clearInterval(timer);
-            resolve();
-          }
-        })().catch((error: unknown) => {
-          clearInterval(timer);
-          reject(error);
-        });
-      }, options.tickMs ?? 100);
-    });
+    // One tick after another: a slow tick delays the next rather than overlapping it.
+    for (let tick = 0; tick < ticks; tick++) {
+      await new Promise((resolve) => setTimeout(resolve, options.tickMs ?? 100));
+      now += MINUTE;
+      await insertMinutes(now, now + MINUTE);
+      const before = readings.stats.queries;
+      await readings.adjust(window());
+      const queries = readings.stats.queries - before;
+      // The inserted rows were announced by NOTIFY: this read refreshes them (lazily).
+      slides.push({ from: window().ge, cached: await count(), queries });
+    }
     for (const slide of slides) {
       log(
         `2. slid to ${slide.from.toISOString().slice(11, 16)}: ${slide.cached} readings in memory; the slide sent ${slide.queries} query, for the minute that entered`,

@@ -84,6 +84,6 @@ describe('types flow from the query to the read', () => {
     // @ts-expect-error: the table has no index 'byEmail'
     void (() => table.getRecords({ index: 'byEmail', keys: ['a@b'] }));
     // @ts-expect-error: an index name is taken once
-    void indexes.withHashIndex('byName', { key: (user) => user.email ?? '', query: () => users() });
+    void (() => indexes.withHashIndex('byName', { key: (user) => user.email ?? '', query: () => users() }));
   });
 });
