@@ -1,30 +1,13 @@
-import { CachedTable, type DbAccess, PrimaryKeyIndexes } from '@tablecache/core';
+import { CachedTable, PrimaryKeyIndexes } from '@tablecache/core';
 import { readWhile } from '@tablecache/core/testing';
 import { LocalStorageTable } from '@tablecache/local';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { type Item, itemTable } from './items.fixture.js';
 import { PostgresAccess } from './postgres-access.js';
 
-interface Item {
-  id: number;
-  label: string;
-}
-
 const ROWS = 5000;
-
-function itemIndexes(table = 'items') {
-  return new PrimaryKeyIndexes<Item, number>({
-    primaryKey: (item) => item.id,
-    queryAll: { sql: `SELECT id, label FROM ${table} ORDER BY id` },
-    querySome: (ids) => ({ sql: `SELECT id, label FROM ${table} WHERE id = ANY($1::int[]) ORDER BY id`, parameters: [ids] }),
-  });
-}
-
-function itemTable(access: DbAccess, table = 'items') {
-  const indexes = itemIndexes(table);
-  return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: table }));
-}
 
 for (const backend of testBackends()) {
   describe.skipIf(!backend.available)(`a cached table on ${backend.name}`, () => {
@@ -68,7 +51,7 @@ for (const backend of testBackends()) {
     });
 
     test('a load whose query fails rejects load() and loaded() and reads fall back to the database', async () => {
-      const table = itemTable(access, 'no_such_table');
+      const table = itemTable(access, { from: 'no_such_table' });
       await expect(table.load({ index: 'primaryKey', all: true })).rejects.toThrow(/no_such_table/);
       await expect(table.loaded()).rejects.toThrow(/no_such_table/);
     });

@@ -1,17 +1,12 @@
 import { type AddressInfo, createServer, type Socket } from 'node:net';
-import { CachedTable, type Logger, PrimaryKeyIndexes } from '@tablecache/core';
-import { LocalStorageTable } from '@tablecache/local';
+import type { Logger } from '@tablecache/core';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { ReadTimeoutError } from './checked-out-client.js';
+import { type Item, itemTable } from './items.fixture.js';
 import { PostgresAccess } from './postgres-access.js';
-
-interface Item {
-  id: number;
-  label: string;
-}
 
 const ROWS = 20_000;
 /** The access's connections carry this name, so the test kills only them (other tests share the server). */
@@ -51,16 +46,6 @@ describe.skipIf(!server?.available)('PostgresAccess when its connections die whi
     await database?.close();
   });
 
-  function itemTable(slow: boolean) {
-    const label = slow ? 'slowly(id, label)' : 'label';
-    const indexes = new PrimaryKeyIndexes<Item, number>({
-      primaryKey: (item) => item.id,
-      queryAll: { sql: `SELECT id, ${label} AS label FROM items ORDER BY id` },
-      querySome: (ids) => ({ sql: `SELECT id, ${label} AS label FROM items WHERE id = ANY($1::int[]) ORDER BY id`, parameters: [ids] }),
-    });
-    return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'items' }));
-  }
-
   async function killAccessBackends(): Promise<number> {
     const { rows } = await admin.query<{ n: number }>(
       'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1',
@@ -75,7 +60,7 @@ describe.skipIf(!server?.available)('PostgresAccess when its connections die whi
   }
 
   test('a refresh whose connection is killed mid-stream rejects, and the next refresh brings the table up to date', async () => {
-    const table = itemTable(true);
+    const table = itemTable(access, { label: 'slowly(id, label)' });
     await table.load({ index: 'primaryKey', all: true });
     await admin.query("UPDATE items SET label = 'v2' WHERE id % 3 = 0");
     table.invalidateRecords([{ index: 'primaryKey', all: true }]);
@@ -91,7 +76,7 @@ describe.skipIf(!server?.available)('PostgresAccess when its connections die whi
   });
 
   test('refreshes while every connection of the access is killed every 20 ms neither crash nor hang, and a refresh afterwards succeeds', async () => {
-    const table = itemTable(false);
+    const table = itemTable(access);
     await table.load({ index: 'primaryKey', all: true });
     let killing = true;
     const killer = (async () => {

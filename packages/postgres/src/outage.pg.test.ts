@@ -3,6 +3,7 @@ import { LocalStorageTable } from '@tablecache/local';
 import { canCreateClusters, TestCluster } from '@tablecache/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { byId } from './items.fixture.js';
 import { PgNotifyFeed } from './notify/pg-notify-feed.js';
 import { PostgresAccess } from './postgres-access.js';
 import { installTriggers } from './triggers/install-triggers.js';
@@ -61,9 +62,6 @@ describe.skipIf(!canCreateClusters() && process.env.TABLECACHE_REQUIRE_SERVER !=
       querySome: (ids) => ({ sql: `${SELECT} WHERE id = ANY($1::int[])`, parameters: [ids] }),
     });
     const table = new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'items' }), { logger, syncTimeoutMs: 3000 });
-    const byId = (change: { old?: Record<string, unknown>; new?: Record<string, unknown> }) => [
-      { index: 'primaryKey' as const, keys: [change.old?.id, change.new?.id].filter((id): id is number => typeof id === 'number') },
-    ];
     await table.watch(feed, { tables: { items: byId }, refresh: 'eager', retryDelayMs: { initial: 50, max: 500 }, ...options });
     await table.load({ index: 'primaryKey', all: true });
     const close = async () => {

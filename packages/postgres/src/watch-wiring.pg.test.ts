@@ -1,22 +1,12 @@
-import { CachedTable, type Change, PrimaryKeyIndexes } from '@tablecache/core';
-import { LocalStorageTable } from '@tablecache/local';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { byId, itemTable } from './items.fixture.js';
 import { PgNotifyFeed } from './notify/pg-notify-feed.js';
 import { PostgresAccess } from './postgres-access.js';
 import { MissingTriggersError } from './triggers/check-triggers.js';
 import { installTriggers } from './triggers/install-triggers.js';
 
 /** watch() checks its wiring before it resolves: every mapped table exists and sends its changes. */
-
-interface Item {
-  readonly id: number;
-  readonly label: string;
-}
-
-const byId = (change: Change) => [
-  { index: 'primaryKey' as const, keys: [change.old?.id, change.new?.id].filter((id): id is number => typeof id === 'number') },
-];
 
 for (const backend of testBackends()) {
   describe.skipIf(!backend.available)(`watch() checks its wiring on ${backend.name}`, () => {
@@ -48,13 +38,7 @@ for (const backend of testBackends()) {
 
     /** A table over `from` (a SQL relation) and a feed on `channel`, closed after the test. */
     function itemsOf(from: string, channel?: string) {
-      const select = `SELECT id, label FROM ${from}`;
-      const indexes = new PrimaryKeyIndexes<Item, number>({
-        primaryKey: (item) => item.id,
-        queryAll: { sql: `${select} ORDER BY id` },
-        querySome: (ids) => ({ sql: `${select} WHERE id = ANY($1::int[]) ORDER BY id`, parameters: [ids] }),
-      });
-      const table = new CachedTable(indexes, access, new LocalStorageTable(indexes));
+      const table = itemTable(access, { from });
       const feed = new PgNotifyFeed(database.connection, channel === undefined ? {} : { channel });
       closing.push(async () => {
         await table.close();

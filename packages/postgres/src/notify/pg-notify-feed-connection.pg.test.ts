@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CachedTable, FeedClosedError, PrimaryKeyIndexes, SyncTimeoutError } from '@tablecache/core';
-import { LocalStorageTable } from '@tablecache/local';
+import { FeedClosedError, SyncTimeoutError } from '@tablecache/core';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { byId, type Item, itemTable } from '../items.fixture.js';
 import { PostgresAccess } from '../postgres-access.js';
 import { installTriggers } from '../triggers/install-triggers.js';
 import { closedPort, countMarkers, isLocalBackend, ListenerFaults, recordEvents, recordingLogger } from './feed.fixture.js';
@@ -311,27 +311,6 @@ describe.skipIf(!server?.available)('PgNotifyFeed when its connection is lost', 
     await table.close();
   });
 });
-
-interface Item {
-  id: number;
-  label: string;
-}
-
-function itemTable(access: PostgresAccess) {
-  const indexes = new PrimaryKeyIndexes<Item, number>({
-    primaryKey: (item) => item.id,
-    queryAll: { sql: 'SELECT id, label FROM items ORDER BY id' },
-    querySome: (ids) => ({ sql: 'SELECT id, label FROM items WHERE id = ANY($1::int[]) ORDER BY id', parameters: [ids] }),
-  });
-  return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'items' }));
-}
-
-const byId = (change: { old?: Record<string, unknown>; new?: Record<string, unknown> }) => [
-  {
-    index: 'primaryKey' as const,
-    keys: [...new Set([change.old?.id, change.new?.id].filter((id): id is number => typeof id === 'number'))],
-  },
-];
 
 describe.skipIf(!server?.available)('PgNotifyFeed after close', () => {
   const fixture = fileURLToPath(new URL('./close-and-exit.fixture.ts', import.meta.url));

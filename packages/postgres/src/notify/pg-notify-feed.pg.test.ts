@@ -1,42 +1,13 @@
 import { PGlite } from '@electric-sql/pglite';
-import {
-  CachedTable,
-  type ChangeFeedEvent,
-  FeedClosedError,
-  InvalidOptionsError,
-  type Logger,
-  PrimaryKeyIndexes,
-  SyncTimeoutError,
-} from '@tablecache/core';
-import { LocalStorageTable } from '@tablecache/local';
+import { type ChangeFeedEvent, FeedClosedError, InvalidOptionsError, type Logger, SyncTimeoutError } from '@tablecache/core';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { byId, itemTable } from '../items.fixture.js';
 import { PostgresAccess } from '../postgres-access.js';
 import { installTriggers } from '../triggers/install-triggers.js';
 import { countMarkers, recordEvents, recordingLogger } from './feed.fixture.js';
 import { FeedConnectionError } from './feed-errors.js';
 import { PgNotifyFeed } from './pg-notify-feed.js';
-
-interface Item {
-  id: number;
-  label: string;
-}
-
-function itemTable(access: PostgresAccess) {
-  const indexes = new PrimaryKeyIndexes<Item, number>({
-    primaryKey: (item) => item.id,
-    queryAll: { sql: 'SELECT id, label FROM items ORDER BY id' },
-    querySome: (ids) => ({ sql: 'SELECT id, label FROM items WHERE id = ANY($1::int[]) ORDER BY id', parameters: [ids] }),
-  });
-  return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'items' }));
-}
-
-const byId = (change: { old?: Record<string, unknown>; new?: Record<string, unknown> }) => [
-  {
-    index: 'primaryKey' as const,
-    keys: [...new Set([change.old?.id, change.new?.id].filter((id): id is number => typeof id === 'number'))],
-  },
-];
 
 for (const backend of testBackends()) {
   describe.skipIf(!backend.available)(`PgNotifyFeed on ${backend.name}`, () => {
