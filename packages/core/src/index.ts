@@ -59,3 +59,4 @@ export {
 } from './storage/storage-table.js';
 export { CachedTable, type CachedTableOptions, type CachedTableStats } from './table/cached-table.js';
 export type { TableMapping, Unwatch, WatchOptions } from './table/table-watcher.js';
+export { isTimeout, waitFor } from './table/waits.js';

@@ -28,7 +28,7 @@ import { InvalidationSet } from './invalidation-set.js';
 import { KeyTypes } from './key-types.js';
 import { SerialQueue } from './serial-queue.js';
 import { TableWatcher, type Unwatch, type WatchOptions } from './table-watcher.js';
-import { abortable, abortableItems, Signal, withTimeout } from './waits.js';
+import { abortableItems, isTimeout, Signal, waitFor } from './waits.js';
 
 export interface CachedTableOptions {
   /** Name used in errors and logs; default: the storage's name. */
@@ -139,7 +139,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       throw new InvalidOptionsError('logger must have error, warn, info and debug methods (console and pino loggers do)');
     }
     const syncTimeoutMs = options.syncTimeoutMs ?? 30_000;
-    if (typeof syncTimeoutMs !== 'number' || !(syncTimeoutMs > 0)) {
+    if (!isTimeout(syncTimeoutMs)) {
       throw new InvalidOptionsError(`syncTimeoutMs must be a positive number of milliseconds; got ${String(options.syncTimeoutMs)}`);
     }
     this.#indexes = indexes;
@@ -400,7 +400,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       this.#trust(watcher, 'live');
     };
     try {
-      await abortable(Promise.race([watcher.start(signal), this.#closing.promise]), signal);
+      await waitFor(Promise.race([watcher.start(signal), this.#closing.promise]), { signal });
     } catch (error) {
       await unwatch();
       throw error;
@@ -422,8 +422,11 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     signal?.throwIfAborted();
     const timeoutMs = options.timeoutMs ?? this.#syncTimeoutMs;
     const synced = Promise.all([...this.#watchers].map((watcher) => watcher.sync({ timeoutMs, ...(signal && { signal }) })));
-    const bounded = withTimeout(synced, timeoutMs, () => new SyncTimeoutError(`table '${this.name}'`, timeoutMs));
-    await abortable(Promise.race([bounded, this.#closing.promise]), signal);
+    await waitFor(Promise.race([synced, this.#closing.promise]), {
+      signal,
+      timeoutMs,
+      timeoutError: () => new SyncTimeoutError(`table '${this.name}'`, timeoutMs),
+    });
   }
 
   /** Moves what is cached to `spec`'s coverage: what leaves expires, what enters is loaded. */
@@ -491,7 +494,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    */
   async #plan<T>(spec: S | PrimaryKeysSpec<K>, signal: AbortSignal | undefined, take: (plans: readonly ReadPlan<R>[]) => T): Promise<T> {
     const generation = this.#generation;
-    if (this.#loadState === 'loading') await abortable(this.#loading?.catch(() => undefined) ?? Promise.resolve(), signal);
+    if (this.#loadState === 'loading') await waitFor(this.#loading?.catch(() => undefined) ?? Promise.resolve(), { signal });
     for (;;) {
       this.#assertOpen();
       const distrusted = this.#distrustedBy.size > 0;
@@ -516,7 +519,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         plans.push({ from: 'storage', spec: where });
       }
       if (wait !== undefined) {
-        await abortable(Promise.race([wait, this.#closing.promise]), signal);
+        await waitFor(Promise.race([wait, this.#closing.promise]), { signal });
         continue;
       }
       for (const plan of plans) this.#stats[plan.from === 'storage' ? 'readsFromStorage' : 'readsFromDatabase']++;

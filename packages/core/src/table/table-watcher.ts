@@ -11,7 +11,7 @@ import { InvalidKeyError, InvalidOptionsError, UnmatchableChangeError } from '..
 import { hashKey, type Key } from '../key/key.js';
 import { describeError, type Logger, RateLimitedLogger } from '../logging/logger.js';
 import { decodeChanges } from './decode-changes.js';
-import { abortable } from './waits.js';
+import { waitFor } from './waits.js';
 
 /** How changes to one source table reach a cached table: `true` invalidates all of it. */
 export type TableMapping<S> = true | ((change: Change) => readonly S[] | Promise<readonly S[]>);
@@ -141,7 +141,7 @@ export class TableWatcher<S> {
     await this.#feed.ready?.(wait);
     if (this.#feed.prepare === undefined) return;
     const names = this.#tables === undefined ? undefined : [...this.#tables.keys()];
-    const resolved = await abortable(this.#feed.prepare({ tables: names, install: this.#install, ...wait }), signal);
+    const resolved = await waitFor(this.#feed.prepare({ tables: names, install: this.#install, ...wait }), { signal });
     if (this.#tables === undefined) return;
     const sources = new Map<string, TableMapping<S>>();
     for (const [name, mapping] of this.#tables) {

@@ -1,43 +1,35 @@
 /**
- * `promise`, unless `signal` aborts first: then a rejection with the signal's reason (what
- * fetch and Node's own APIs do). The work behind `promise` is not stopped by this; callers
- * that can stop it check the signal themselves.
+ * Waits for `promise`, but no longer than `timeoutMs` (then rejects with `timeoutError()`) and
+ * not after `signal` aborts (then rejects with its reason, as fetch and Node's own APIs do).
+ * Whatever settles first clears the rest, so a wait leaves no timer or abort listener behind.
+ * The work behind `promise` is not stopped by this; callers that can stop it check the signal.
  */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
+export function waitFor<T>(
+  promise: Promise<T>,
+  options: { readonly signal?: AbortSignal | undefined; readonly timeoutMs?: number | undefined; readonly timeoutError?: () => Error },
+): Promise<T> {
+  const { signal, timeoutMs, timeoutError = () => new Error(`timed out after ${timeoutMs} ms`) } = options;
+  if (signal === undefined && timeoutMs === undefined) return promise;
+  if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => settle(() => reject(timeoutError())), timeoutMs);
+    const onAbort = () => settle(() => reject(signal?.reason));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    function settle(finish: () => void): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      finish();
+    }
     promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
+      (value) => settle(() => resolve(value)),
+      (error: unknown) => settle(() => reject(error)),
     );
   });
 }
 
-/** `promise`, unless `ms` pass first: then a rejection with `timedOut()`'s error. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
-  if (ms === Number.POSITIVE_INFINITY) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(timedOut()), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
+/** Checks a wait's `timeoutMs`: a positive, finite number of milliseconds (no wait may last forever). */
+export function isTimeout(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0;
 }
 
 /**
@@ -53,7 +45,7 @@ export async function* abortableItems<T>(source: AsyncIterable<T>, signal: Abort
   let done = false;
   try {
     for (;;) {
-      const next = await abortable(iterator.next(), signal);
+      const next = await waitFor(iterator.next(), { signal });
       if (next.done === true) {
         done = true;
         return;

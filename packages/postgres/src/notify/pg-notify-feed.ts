@@ -8,12 +8,14 @@ import {
   FeedClosedError,
   InvalidOptionsError,
   isLogger,
+  isTimeout,
   type KeyDecoder,
   type Logger,
   type PrepareRequest,
   type SourceTable,
   SyncTimeoutError,
   type WaitOptions,
+  waitFor,
 } from '@tablecache/core';
 import pg from 'pg';
 import { requireTriggers } from '../triggers/check-triggers.js';
@@ -25,7 +27,6 @@ import type { NotificationSource } from './notification-source.js';
 import { markerPayload, type Payload, parsePayload } from './payload.js';
 import { PgListener } from './pg-listener.js';
 import { PgliteListener } from './pglite-listener.js';
-import { isTimeout, waitFor } from './wait.js';
 
 export interface PgNotifyFeedOptions {
   /** The channel the triggers notify (default `tablecache`). */
