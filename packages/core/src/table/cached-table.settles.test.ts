@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, test } from 'vitest';
 import { DatabaseError, DuplicateKeyError, SyncTimeoutError, TableClosedError } from '../errors/errors.js';
 import { MemoryFeed } from '../testing/index.js';
@@ -196,5 +198,28 @@ describe('a query that repeats a primary key', () => {
     await expect(table.adjust(keys(1, 2, 3))).rejects.toThrow(DuplicateKeyError);
     expect(table.getRecordsSync(keys(1))).toEqual([user(1)]);
     expect(table.getRecordsSync(keys(2))).toBeUndefined(); // not cached: the adjust changed nothing
+  });
+});
+
+describe('waiting leaves nothing behind', () => {
+  test('thousands of reads that wait for a refresh leave the heap where it was', async () => {
+    // A collection on demand, as --expose-gc gives, without restarting the worker with it.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const { db, table } = await loaded();
+    const waits = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        table.invalidateRecords([keys(1)]);
+        await table.getRecords(keys(1)); // waits for the refresh it causes
+        db.queries.length = 0; // the test database's own log of queries
+      }
+    };
+    await waits(2000); // warm up
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    await waits(20_000);
+    gc();
+    // Each wait that stayed reachable would keep a few hundred bytes: 20,000 of them, megabytes.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(1_000_000);
   });
 });

@@ -117,8 +117,12 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   #loading: Promise<void> | undefined;
   #loadedSignal = new Signal();
   #closed = false;
-  /** Rejects when the table closes, so that nothing waiting on it pends. */
-  readonly #closing = new Signal<never>();
+  /**
+   * What waits on the table (a read behind a refresh, a sync, a watch) rejects through these when
+   * it closes, so nothing pends. A Set, not a race with one long-pending promise: every race adds
+   * a reaction to that promise, kept until it settles, which would grow with every wait.
+   */
+  readonly #closeWaiters = new Set<(error: unknown) => void>();
 
   /** Incremented by every invalidation; a read waits only for invalidations up to its own. */
   #generation = 0;
@@ -400,7 +404,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       this.#trust(watcher, 'live');
     };
     try {
-      await waitFor(Promise.race([watcher.start(signal), this.#closing.promise]), { signal });
+      await waitFor(this.#untilClosed(watcher.start(signal)), { signal });
     } catch (error) {
       await unwatch();
       throw error;
@@ -422,7 +426,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     signal?.throwIfAborted();
     const timeoutMs = options.timeoutMs ?? this.#syncTimeoutMs;
     const synced = Promise.all([...this.#watchers].map((watcher) => watcher.sync({ timeoutMs, ...(signal && { signal }) })));
-    await waitFor(Promise.race([synced, this.#closing.promise]), {
+    await waitFor(this.#untilClosed(synced), {
       signal,
       timeoutMs,
       timeoutError: () => new SyncTimeoutError(`table '${this.name}'`, timeoutMs),
@@ -458,7 +462,26 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#storage.clear();
     const closed = new TableClosedError(this.name);
     this.#loadedSignal.reject(closed);
-    this.#closing.reject(closed);
+    for (const reject of this.#closeWaiters) reject(closed);
+    this.#closeWaiters.clear();
+  }
+
+  /** `promise`, or `TableClosedError` as soon as the table closes. */
+  #untilClosed<T>(promise: Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new TableClosedError(this.name));
+    return new Promise<T>((resolve, reject) => {
+      this.#closeWaiters.add(reject);
+      promise.then(
+        (value) => {
+          this.#closeWaiters.delete(reject);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#closeWaiters.delete(reject);
+          reject(error);
+        },
+      );
+    });
   }
 
   #newInvalidationSet(): InvalidationSet<R, S> {
@@ -519,7 +542,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         plans.push({ from: 'storage', spec: where });
       }
       if (wait !== undefined) {
-        await waitFor(Promise.race([wait, this.#closing.promise]), { signal });
+        await waitFor(this.#untilClosed(wait), { signal });
         continue;
       }
       for (const plan of plans) this.#stats[plan.from === 'storage' ? 'readsFromStorage' : 'readsFromDatabase']++;
