@@ -44,8 +44,9 @@ await users.adjust({ index: 'primaryKey', keys: [1, 2, 3] }); // cache a differe
 for await (const user of users.streamRecords({ index: 'primaryKey', all: true })) {
   console.log(user.name, user.city_name);
 }
-await users.close();
-await access.close();
+
+// Every call that may wait takes a signal; what the database throws arrives as DatabaseError.
+await users.getRecords({ index: 'primaryKey', keys: [7] }, { signal: AbortSignal.timeout(2000) });
 
 // #endregion tour
 
@@ -54,9 +55,12 @@ import type { Change } from '@tablecache/core';
 import { installTriggers, PgNotifyFeed } from '@tablecache/postgres';
 
 // Once (idempotent), or from the command line: tablecache install --url $DATABASE_URL users cities users_cities
+// (or let watch() do it: `install: true` below).
 await installTriggers(access, { tables: ['users', 'cities', 'users_cities'] });
 
 const feed = new PgNotifyFeed({ connectionString: process.env.DATABASE_URL! }); // or { pglite }
+// watch() resolves once the feed listens and every table below exists and has the triggers;
+// otherwise it rejects, listing what is missing (a misspelt table, a table without triggers).
 // A change carries the changed row's primary key, old and/or new (an update may change it).
 const byUser = (change: Change) => [
   { index: 'primaryKey' as const, keys: [change.old, change.new].flatMap((row) => (row ? [row.user_id as number] : [])) },
@@ -78,4 +82,8 @@ await users.load({ index: 'primaryKey', all: true }); // watch first, then load:
 
 await db.updateTable('users').set({ name: 'Alicia' }).where('user_id', '=', 1).execute();
 await users.sync(); // read-your-writes: every change committed before this call is now visible
+
+await users.close();
+await feed.close();
+await access.close();
 // #endregion following
