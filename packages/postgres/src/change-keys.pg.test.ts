@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { PGlite } from '@electric-sql/pglite';
 import { CachedTable, type Change, type DbAccess, hashKey, type Key, PrimaryKeyIndexes, type Query } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
@@ -190,6 +191,25 @@ for (const backend of testBackends()) {
     }
 
     if (backend.name === 'postgres') {
+      test('int8 keys read through a pool of a second copy of pg, whose global parsers read int8 as BigInt, survive update, delete and a key change', async () => {
+        const secondCopy = createRequire(import.meta.url)('pg-second-copy') as typeof pg;
+        const previous = secondCopy.types.getTypeParser(20, 'text');
+        secondCopy.types.setTypeParser(20, BigInt);
+        const pool = new secondCopy.Pool({
+          connectionString: (database.connection as { connectionString: string }).connectionString,
+          max: 3,
+        });
+        pool.on('error', () => undefined);
+        const given = new PostgresAccess({ pool });
+        try {
+          await followsEveryChange(cases.find((c) => c.name === 'int8') as KeyCase, database, given, tableName(), writeAsAnotherSession);
+        } finally {
+          await given.close();
+          await pool.end();
+          secondCopy.types.setTypeParser(20, previous);
+        }
+      });
+
       for (const { name, parsers, only } of serverParsers.filter((variant) => variant.parsers !== undefined)) {
         for (const keyCase of cases.filter((c) => only?.includes(c.name) ?? true)) {
           test(`${keyCase.name} keys read through ${name} survive update, delete and a key change`, async () => {

@@ -215,6 +215,7 @@ test('the second copy of pg the tests use is a module instance of its own', () =
   expect(pgSecondCopy).not.toBe(pg);
   expect(pgSecondCopy.Pool).not.toBe(pg.Pool);
   expect(pgSecondCopy.Client).not.toBe(pg.Client);
+  expect(pgSecondCopy.types).not.toBe(pg.types); // its global parsers are its own (pnpm-workspace.yaml overrides)
 });
 
 const backends = new Map(testBackends().map((backend) => [backend.name, backend]));
