@@ -1,6 +1,15 @@
 import { createRequire } from 'node:module';
 import { PGlite } from '@electric-sql/pglite';
-import { CachedTable, type Change, type DbAccess, hashKey, type Key, PrimaryKeyIndexes, type Query } from '@tablecache/core';
+import {
+  CachedTable,
+  type Change,
+  type DbAccess,
+  DuplicateKeyError,
+  hashKey,
+  type Key,
+  PrimaryKeyIndexes,
+  type Query,
+} from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import pg from 'pg';
@@ -183,6 +192,17 @@ for (const backend of testBackends()) {
     });
 
     const writeAsAnotherSession = (sql: string) => database.exec(`BEGIN; ${WRITER_SETTINGS} ${sql}; COMMIT`);
+
+    test('timestamptz keys a microsecond apart, one Date apart from each other, are refused at load with DuplicateKeyError naming the key', async () => {
+      const table = tableName();
+      await database.exec(`CREATE TABLE ${table} (k timestamptz PRIMARY KEY, label text NOT NULL)`);
+      await database.exec(`INSERT INTO ${table} VALUES ('2024-01-02 03:04:05.123001+00', 'a'), ('2024-01-02 03:04:05.123002+00', 'b')`);
+      const { cached } = cachedKeys(cases.find((c) => c.name === 'timestamptz') as KeyCase, access, table);
+      const loading = cached.load({ index: 'primaryKey', all: true });
+      await expect(loading).rejects.toThrow(DuplicateKeyError);
+      await expect(loading).rejects.toThrow('more than one row with primary key "2024-01-02T03:04:05.123Z"');
+      await cached.close();
+    });
 
     for (const keyCase of cases) {
       test(`${keyCase.name} keys, written by a session with other DateStyle, TimeZone and bytea_output, survive update, delete and a key change`, async () => {

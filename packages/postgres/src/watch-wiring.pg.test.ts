@@ -1,6 +1,7 @@
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { byId, itemTable } from './items.fixture.js';
+import { FeedConnectionError } from './notify/feed-errors.js';
 import { PgNotifyFeed } from './notify/pg-notify-feed.js';
 import { PostgresAccess } from './postgres-access.js';
 import { MissingTriggersError } from './triggers/check-triggers.js';
@@ -119,3 +120,29 @@ for (const backend of testBackends()) {
     });
   });
 }
+
+const [server] = testBackends();
+
+describe.skipIf(!server?.available)('watch() on a feed that cannot connect', () => {
+  test('a wrong port makes watch() reject with FeedConnectionError carrying the driver error', async () => {
+    const table = itemTable(new PostgresAccess({ connectionString: 'postgres://postgres@127.0.0.1:1/postgres' }));
+    const feed = new PgNotifyFeed({ connectionString: 'postgres://postgres@127.0.0.1:1/postgres' }, { connectTimeoutMs: 1000 });
+    const error = await table.watch(feed).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FeedConnectionError);
+    expect((error as Error).cause).toMatchObject({ code: 'ECONNREFUSED' });
+    await table.close();
+  });
+
+  test('a database that does not exist makes watch() reject at once with FeedConnectionError carrying the driver error', async () => {
+    const database = await server!.open();
+    const url = new URL((database.connection as { connectionString: string }).connectionString);
+    url.pathname = '/no_such_database';
+    await database.close();
+    const table = itemTable(new PostgresAccess({ connectionString: url.toString() }));
+    const feed = new PgNotifyFeed({ connectionString: url.toString() }, { connectTimeoutMs: 60_000 });
+    const error = await table.watch(feed).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FeedConnectionError);
+    expect((error as Error).cause).toMatchObject({ code: '3D000' });
+    await table.close();
+  });
+});
