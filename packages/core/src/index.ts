@@ -12,6 +12,7 @@ export {
   type SourceTable,
   type WaitOptions,
 } from './change-feed/change-feed.js';
+export { parseSourceTableName } from './change-feed/source-table-name.js';
 export type { DbAccess } from './db-access/db-access.js';
 export {
   AlreadyLoadedError,

@@ -72,8 +72,8 @@ export interface StorageTable<R> {
 /** Writes buffered apart from what readers see, in call order, until `commit`. */
 export interface ScratchSpace<R> {
   /**
-   * Buffers a record. Returns whether this scratch space already holds a record put under that
-   * primary key since it was made or cleared (a delete in between does not count).
+   * Buffers a record. Returns whether this scratch space's last write under that primary key,
+   * since it was made or cleared, was a put (not a delete, and not what storage held before).
    */
   put(record: R): boolean;
   delete(primaryKey: Key): void;

@@ -15,7 +15,7 @@ import {
 } from '../errors/errors.js';
 import type { Indexes, IndexSpec, PrimaryKeysSpec } from '../indexes/indexes.js';
 import { assertKey, type HashKey, hashKey, isPlainKey, type Key } from '../key/key.js';
-import { consoleLogger, isLogger, type Logger } from '../logging/logger.js';
+import { consoleLogger, describeError, isLogger, type Logger } from '../logging/logger.js';
 import type { Query } from '../query/query.js';
 import {
   PRIMARY_KEY_INDEX,
@@ -82,14 +82,15 @@ type ReadPlan<R> = { readonly from: 'storage'; readonly spec: StorageRecordsSpec
 type ReadPiece<R> = { readonly records: R[] } | { readonly query: Query<R> };
 
 /**
- * How the rows of a write are checked for a primary key the database repeated: by what the
- * scratch space already holds when the write is one query, by the keys each query gave when it
- * is several (a row may move between two queries' snapshots and rightly come back twice).
+ * How the rows of a write are checked for a primary key the database repeated. A write of one
+ * query: a key its storage or scratch space already holds (`put` says so) came twice. A write of
+ * several: each query's keys apart, since a row may move between two queries' snapshots and
+ * rightly come back twice.
  */
-type DuplicateCheck = 'by-storage' | 'within-query';
+type DuplicateCheck = 'whole-write' | 'each-query';
 
 function duplicateCheck(queries: number): DuplicateCheck {
-  return queries === 1 ? 'by-storage' : 'within-query';
+  return queries === 1 ? 'whole-write' : 'each-query';
 }
 
 /**
@@ -111,6 +112,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   readonly #writer = new SerialQueue();
   readonly #storageIndexes: readonly (readonly [string, StorageIndexDefinition<R>])[];
   readonly #keyTypes = new KeyTypes();
+  /** A write learned key types that invalidations made before could not be checked against. */
+  #keyTypesLearned = false;
   readonly #stats = { queries: 0, refreshes: 0, refreshQueries: 0, readsFromStorage: 0, readsFromDatabase: 0 };
 
   #loadState: LoadState = 'idle';
@@ -187,15 +190,18 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       const readsStart = this.#generation;
       try {
         const adjustment = this.#indexes.prepareAdjustment(spec);
+        const check = duplicateCheck(adjustment.load.length);
         // Straight into storage, not through a scratch space: nobody reads a loading table
         // (reads wait for it), and a scratch copy would double the peak memory of a load.
         for (const query of adjustment.load) {
+          const seen = check === 'each-query' ? new Set<HashKey>() : undefined;
           for await (const batch of abortableItems(this.#batches(query, 'load'), signal)) {
             this.#assertOpen();
             this.#learnKeyTypes(batch);
             for (const record of batch) {
+              if (seen !== undefined) this.#checkNotSeen(seen, record);
               // Storage was empty: a record it already holds came twice from the database.
-              if (this.#storage.put(record)) throw new DuplicateKeyError(this.name, this.#indexes.primaryKey(record));
+              if (this.#storage.put(record) && seen === undefined) throw new DuplicateKeyError(this.name, this.#indexes.primaryKey(record));
             }
           }
         }
@@ -211,7 +217,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         throw error;
       }
     });
-    return this.#loading;
+    return this.#untilClosed(this.#loading);
   }
 
   /** Resolves once a load has succeeded; rejects when the current load attempt failed, or the table is closed. */
@@ -369,7 +375,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       this.#running = this.#refresh();
       return this.#running;
     });
-    return this.#queuedRefresh;
+    return this.#untilClosed(this.#queuedRefresh);
   }
 
   /**
@@ -401,6 +407,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const unwatch = async () => {
       watcher.close();
       this.#watchers.delete(watcher);
+      // A feed that was away may have missed changes: memory is not made trusted without a refresh.
+      if (this.#distrustedBy.has(watcher) || this.#graceBy.has(watcher)) this.#invalidateEverything();
       this.#trust(watcher, 'live');
     };
     try {
@@ -425,6 +433,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const { signal } = options;
     signal?.throwIfAborted();
     const timeoutMs = options.timeoutMs ?? this.#syncTimeoutMs;
+    if (!isTimeout(timeoutMs))
+      throw new InvalidOptionsError(`timeoutMs must be a positive number of milliseconds a timer can wait; got ${String(timeoutMs)}`);
     const synced = Promise.all([...this.#watchers].map((watcher) => watcher.sync({ timeoutMs, ...(signal && { signal }) })));
     await waitFor(this.#untilClosed(synced), {
       signal,
@@ -437,9 +447,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   async adjust(spec: S): Promise<void> {
     this.#assertOpen();
     this.#indexes.validateSpec(spec);
-    if (this.#loadState === 'loading') await this.#loading?.catch(() => undefined);
+    if (this.#loadState === 'loading') await this.#untilClosed(this.#loading?.catch(() => undefined) ?? Promise.resolve());
     if (this.#loadState !== 'loaded') throw new NotLoadedError(this.name);
-    await this.#writer.run(async () => {
+    const adjusting = this.#writer.run(async () => {
       const readsStart = this.#generation;
       const adjustment = this.#indexes.prepareAdjustment(spec);
       const scratch = this.#storage.scratch();
@@ -451,6 +461,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       adjustment.commit();
       this.#markStaleArrivals(readsStart);
     });
+    await this.#untilClosed(adjusting);
   }
 
   /** Stops watching and serving: storage is emptied and every later call rejects with `TableClosedError`. */
@@ -517,7 +528,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    */
   async #plan<T>(spec: S | PrimaryKeysSpec<K>, signal: AbortSignal | undefined, take: (plans: readonly ReadPlan<R>[]) => T): Promise<T> {
     const generation = this.#generation;
-    if (this.#loadState === 'loading') await waitFor(this.#loading?.catch(() => undefined) ?? Promise.resolve(), { signal });
+    signal?.throwIfAborted(); // a caller that gave up starts no refresh
+    if (this.#loadState === 'loading')
+      await waitFor(this.#untilClosed(this.#loading?.catch(() => undefined) ?? Promise.resolve()), { signal });
     for (;;) {
       this.#assertOpen();
       const distrusted = this.#distrustedBy.size > 0;
@@ -525,17 +538,18 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       const plans: ReadPlan<R>[] = [];
       let wait: Promise<void> | undefined;
       for (const piece of pieces) {
-        if (!piece.covered || distrusted) {
+        const where = piece.covered ? this.#indexes.storageRecordsSpec(piece.spec) : undefined;
+        if (where !== undefined) this.#keyTypes.checkSpec(where);
+        // Not in memory, or memory not trusted while the feed is away: the database answers.
+        if (where === undefined || distrusted) {
           const query = this.#indexes.dbQuery(piece.spec);
           if (query !== undefined) {
             plans.push({ from: 'db', query });
             continue;
           }
-          if (distrusted) throw new FeedDisconnectedError(this.name, piece.spec);
+          if (where !== undefined) throw new FeedDisconnectedError(this.name, piece.spec);
           throw new MalformedSpecError(piece.spec, 'this table has no database query for it, and memory does not cover it');
         }
-        const where = this.#indexes.storageRecordsSpec(piece.spec);
-        this.#keyTypes.checkSpec(where);
         if (this.#pending.intersects(where, generation)) wait = this.refreshInvalid();
         else if (this.#inFlight?.intersects(where, generation)) wait = this.#running;
         if (wait !== undefined) break;
@@ -584,7 +598,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         // under it goes, and comes back only if the database still has it.
         for (const key of batch.reloadKeys.values()) scratch.delete(key);
         // These queries may overlap (a key and a range holding it).
-        for (const query of queries) await this.#putRows(scratch, query, 'refresh', covered, 'within-query');
+        for (const query of queries) await this.#putRows(scratch, query, 'refresh', covered, 'each-query');
       }
       this.#assertOpen();
       scratch.commit();
@@ -659,21 +673,24 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     keep: (record: R) => boolean,
     check: DuplicateCheck,
   ): Promise<void> {
-    const seen = check === 'within-query' ? new Set<HashKey>() : undefined;
+    const seen = check === 'each-query' ? new Set<HashKey>() : undefined;
     for await (const batch of this.#batches(query, operation)) {
       this.#assertOpen();
       this.#learnKeyTypes(batch);
       for (const record of batch) {
-        if (seen !== undefined) {
-          const key = this.#indexes.primaryKey(record);
-          const h = hashKey(key);
-          if (seen.has(h)) throw new DuplicateKeyError(this.name, key);
-          seen.add(h);
-        }
+        if (seen !== undefined) this.#checkNotSeen(seen, record);
         if (!keep(record)) continue;
         if (scratch.put(record) && seen === undefined) throw new DuplicateKeyError(this.name, this.#indexes.primaryKey(record));
       }
     }
+  }
+
+  /** Throws `DuplicateKeyError` when the record's key is in `seen`; adds it otherwise. */
+  #checkNotSeen(seen: Set<HashKey>, record: R): void {
+    const key = this.#indexes.primaryKey(record);
+    const h = hashKey(key);
+    if (seen.has(h)) throw new DuplicateKeyError(this.name, key);
+    seen.add(h);
   }
 
   /**
@@ -682,7 +699,27 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    */
   #learnKeyTypes(batch: readonly R[]): void {
     const [first] = batch;
-    if (first !== undefined) this.#keyTypes.learn(this.#indexes.primaryKey(first), this.#indexKeys(first));
+    if (first !== undefined && this.#keyTypes.learn(this.#indexes.primaryKey(first), this.#indexKeys(first))) this.#keyTypesLearned = true;
+  }
+
+  /**
+   * Invalidations made before the key types were known (during the first load) could not be
+   * checked then: one naming keys of another type would never match, so the table is
+   * invalidated whole instead, and the log says why.
+   */
+  #checkPendingKeyTypes(): void {
+    if (!this.#keyTypesLearned) return;
+    this.#keyTypesLearned = false;
+    const pending = this.#pending;
+    try {
+      this.#keyTypes.checkSpec(primaryKeysWhere([...pending.reloadKeys.values()]));
+      for (const { where } of pending.staleSpecs) this.#keyTypes.checkSpec(where);
+    } catch (error) {
+      pending.markEverything(this.#generation);
+      this.#logger.warn(
+        `table '${this.name}': ${describeError(error)}, in an invalidation made before the table held records; the whole table was invalidated`,
+      );
+    }
   }
 
   #expire(scratch: ScratchSpace<R>, spec: StorageRecordsSpec<R>): void {
@@ -700,6 +737,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * Invalidations from before `readsStart` need no second look: those reads came after them.
    */
   #markStaleArrivals(readsStart: number): void {
+    this.#checkPendingKeyTypes();
     const pending = this.#pending;
     for (const { where, generation } of pending.staleSpecs) {
       if (generation <= readsStart) continue;

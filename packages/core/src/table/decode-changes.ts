@@ -25,10 +25,17 @@ export function decodeChanges(
     if (change.new !== undefined && change.new !== change.old) group.texts.push(change.new);
   }
   if (groups.size === 0) return changes as readonly Change[];
-  const decodedGroups = [...groups.values()].map(({ columns, texts }) => {
-    const values = decode === undefined ? texts : decode(columns, texts);
-    return isPromise(values) ? values.then((rows) => rowsOf(columns, texts, rows)) : rowsOf(columns, texts, values);
-  });
+  const decodedGroups: (Map<readonly string[], Row> | Promise<Map<readonly string[], Row>>)[] = [];
+  try {
+    for (const { columns, texts } of groups.values()) {
+      const values = decode === undefined ? texts : decode(columns, texts);
+      decodedGroups.push(isPromise(values) ? values.then((rows) => rowsOf(columns, texts, rows)) : rowsOf(columns, texts, values));
+    }
+  } catch (error) {
+    // The groups decoding asynchronously are not awaited now: their failures must not go unhandled.
+    for (const group of decodedGroups) if (isPromise(group)) group.catch(() => undefined);
+    throw error;
+  }
   if (decodedGroups.some(isPromise)) return Promise.all(decodedGroups).then((maps) => assemble(changes, maps));
   return assemble(changes, decodedGroups as Map<readonly string[], Row>[]);
 }

@@ -17,10 +17,14 @@ export class KeyTypes {
   /** The primary key's type, apart for `peek`, which must not look up a Map. */
   #primary: string | undefined;
 
-  /** Learns the types of a stored record's keys: its primary key and its key in each index. */
-  learn(primaryKey: Key, indexKeys: readonly (readonly [string, Key])[]): void {
-    this.#learnOne(PRIMARY_KEY_INDEX, primaryKey);
-    for (const [index, key] of indexKeys) this.#learnOne(index, key);
+  /**
+   * Learns the types of a stored record's keys: its primary key and its key in each index.
+   * Returns whether that changed what is known (keys checked before may not have been checkable).
+   */
+  learn(primaryKey: Key, indexKeys: readonly (readonly [string, Key])[]): boolean {
+    let changed = this.#learnOne(PRIMARY_KEY_INDEX, primaryKey);
+    for (const [index, key] of indexKeys) changed = this.#learnOne(index, key) || changed;
+    return changed;
   }
 
   /** Throws `KeyTypeError` when a primary key is of another type than the stored ones. */
@@ -44,13 +48,14 @@ export class KeyTypes {
     if (got !== known) throw new KeyTypeError(key, index, known, got);
   }
 
-  #learnOne(index: string, key: Key): void {
-    if (key === undefined || key === null) return; // storage refuses the record with the typed error
+  #learnOne(index: string, key: Key): boolean {
+    if (key === undefined || key === null) return false; // storage refuses the record with the typed error
     const type = keyType(key);
     const known = this.#types.get(index);
-    if (known === type || known === MIXED) return;
+    if (known === type || known === MIXED) return false;
     const learned = known === undefined ? type : MIXED;
     this.#types.set(index, learned);
     if (index === PRIMARY_KEY_INDEX) this.#primary = learned;
+    return true;
   }
 }

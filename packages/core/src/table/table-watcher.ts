@@ -7,11 +7,12 @@ import type {
   SourceTable,
   WaitOptions,
 } from '../change-feed/change-feed.js';
-import { InvalidKeyError, InvalidOptionsError, UnmatchableChangeError } from '../errors/errors.js';
+import { parseSourceTableName } from '../change-feed/source-table-name.js';
+import { InvalidKeyError, InvalidOptionsError, TablecacheError, UnmatchableChangeError } from '../errors/errors.js';
 import { hashKey, type Key } from '../key/key.js';
 import { describeError, type Logger, RateLimitedLogger } from '../logging/logger.js';
 import { decodeChanges } from './decode-changes.js';
-import { waitFor } from './waits.js';
+import { isTimeout, waitFor } from './waits.js';
 
 /** How changes to one source table reach a cached table: `true` invalidates all of it. */
 export type TableMapping<S> = true | ((change: Change) => readonly S[] | Promise<readonly S[]>);
@@ -74,6 +75,9 @@ export class TableWatcher<S> {
   readonly #tables: ReadonlyMap<string, TableMapping<S>> | undefined;
   /** The mapped tables by their identity in the catalog, once the feed has resolved their names. */
   #sources: ReadonlyMap<string, TableMapping<S>> | undefined;
+  /** Without a feed that resolves names: the mapped names as written, with a schema and without. */
+  readonly #bySchemaAndTable = new Map<string, TableMapping<S>>();
+  readonly #byTable = new Map<string, TableMapping<S>>();
   readonly #eager: boolean;
   readonly #debounceMs: number;
   readonly #install: boolean;
@@ -99,12 +103,12 @@ export class TableWatcher<S> {
     if (refresh !== 'lazy' && refresh !== 'eager')
       throw new InvalidOptionsError(`refresh must be 'lazy' or 'eager'; got ${String(refresh)}`);
     for (const [name, value] of Object.entries({ debounceMs, disconnectedGraceMs })) {
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      if (value !== 0 && !isTimeout(value)) {
         throw new InvalidOptionsError(`${name} must be a finite number ≥ 0; got ${String(value)}`);
       }
     }
     const retry = { initial: retryDelayMs.initial ?? 100, max: retryDelayMs.max ?? 5000 };
-    if (!(retry.initial > 0) || !(retry.max >= retry.initial)) {
+    if (!isTimeout(retry.initial) || !isTimeout(retry.max) || retry.max < retry.initial) {
       throw new InvalidOptionsError(`retryDelayMs needs 0 < initial ≤ max; got ${JSON.stringify(retryDelayMs)}`);
     }
     if (typeof install !== 'boolean') throw new InvalidOptionsError(`install must be a boolean; got ${typeof install}`);
@@ -120,12 +124,17 @@ export class TableWatcher<S> {
     this.#table = table;
     this.#feed = feed;
     this.#tables = tables === undefined ? undefined : new Map(Object.entries(tables));
+    for (const [name, mapping] of this.#tables ?? []) {
+      const { schema, table: source } = parseSourceTableName(name);
+      if (schema === null) this.#byTable.set(source, mapping);
+      else this.#bySchemaAndTable.set(sourceId({ schema, table: source }), mapping);
+    }
     this.#eager = refresh === 'eager';
     this.#debounceMs = debounceMs;
     this.#install = install;
     this.#graceMs = disconnectedGraceMs;
     this.#retry = retry;
-    this.#decodeKeys = table.decodeKeys ?? feed.decodeKeys;
+    this.#decodeKeys = table.decodeKeys ?? feed.decodeKeys?.bind(feed);
     this.#log = new RateLimitedLogger(table.logger);
     this.#onError = onError;
     // Subscribed at once, before the feed is ready: nothing that arrives from now on is missed.
@@ -140,13 +149,18 @@ export class TableWatcher<S> {
     const wait = signal === undefined ? {} : { signal };
     await this.#feed.ready?.(wait);
     if (this.#feed.prepare === undefined) return;
+    // A caller that gave up must not have triggers installed for it.
+    signal?.throwIfAborted();
     const names = this.#tables === undefined ? undefined : [...this.#tables.keys()];
     const resolved = await waitFor(this.#feed.prepare({ tables: names, install: this.#install, ...wait }), { signal });
     if (this.#tables === undefined) return;
     const sources = new Map<string, TableMapping<S>>();
     for (const [name, mapping] of this.#tables) {
       const source = resolved.get(name);
-      if (source !== undefined) sources.set(sourceId(source), mapping);
+      // A mapping whose table the feed does not know would never see a change: refuse it.
+      if (source === undefined)
+        throw new TablecacheError(`the change feed resolved no table for '${name}', so its changes could not be matched`);
+      sources.set(sourceId(source), mapping);
     }
     this.#sources = sources;
   }
@@ -154,10 +168,18 @@ export class TableWatcher<S> {
   /** Resolves once every change committed before the call is invalidated (and, if eager, refreshed). */
   async sync(options: WaitOptions = {}): Promise<void> {
     await this.#feed.sync(options);
-    while (this.#mapping.size > 0) await Promise.all(this.#mapping);
+    // What was being decoded and mapped when the feed's barrier came (a decode tracks the async
+    // mappings it starts): work started later is for later changes, and must not starve this.
+    await Promise.all([...this.#mapping]);
     if (this.#eager) {
       this.#cancelRefresh();
-      await this.#table.refreshInvalid();
+      try {
+        await this.#table.refreshInvalid();
+        this.#failures = 0;
+      } catch (error) {
+        this.#scheduleRefresh(this.#nextRetryDelay()); // eager mode keeps trying in the background
+        throw error;
+      }
     }
   }
 
@@ -176,16 +198,22 @@ export class TableWatcher<S> {
 
   #onEvent(event: ChangeFeedEvent): void {
     if (this.#closed) return;
-    switch (event.type) {
-      case 'gap':
-        this.#reconnected();
-        return;
-      case 'lost':
-        this.#connectionLost(event.reason);
-        return;
-      case 'changes':
-        this.#onChanges(event.changes);
-        return;
+    try {
+      switch (event.type) {
+        case 'gap':
+          this.#reconnected();
+          return;
+        case 'lost':
+          this.#connectionLost(event.reason);
+          return;
+        case 'changes':
+          this.#onChanges(event.changes);
+          return;
+      }
+    } catch (error) {
+      // Nothing may escape into the feed (other tables listen too), and no change may be dropped.
+      this.#report(error);
+      this.invalidateEverything();
     }
   }
 
@@ -215,6 +243,7 @@ export class TableWatcher<S> {
       return;
     }
     if (isPromise(decoded)) {
+      // Tracked with the async mappings it starts, so that a sync waits for all of them.
       this.#track(
         decoded.then(
           (rows) => this.#map(rows, mapped),
@@ -222,33 +251,39 @@ export class TableWatcher<S> {
         ),
       );
     } else {
-      this.#map(decoded, mapped);
+      const late = this.#map(decoded, mapped);
+      if (late !== undefined) this.#track(late);
     }
   }
 
-  /** Runs each change's mapping; specs returned at once are invalidated together, async ones as they come. */
-  #map(changes: readonly Change[], mapped: readonly { mapping: Exclude<TableMapping<S>, true> }[]): void {
-    if (this.#closed) return;
+  /**
+   * Runs each change's mapping: specs returned at once are invalidated together; the promise
+   * returned settles when the async ones have been invalidated too.
+   */
+  #map(changes: readonly Change[], mapped: readonly { mapping: Exclude<TableMapping<S>, true> }[]): Promise<void> | undefined {
+    if (this.#closed) return undefined;
     const specs: S[] = [];
-    for (const [i, change] of changes.entries()) {
-      const mapping = (mapped[i] as { mapping: Exclude<TableMapping<S>, true> }).mapping;
-      try {
+    const late: Promise<void>[] = [];
+    try {
+      for (const [i, change] of changes.entries()) {
+        const mapping = (mapped[i] as { mapping: Exclude<TableMapping<S>, true> }).mapping;
         const result = mapping(change);
-        if (isPromise(result)) this.#track(result.then((late) => this.#invalidate(late, [change])));
+        if (isPromise(result)) late.push(result.then((specsLater) => this.#invalidate(specsLater, [change])));
         else for (const spec of result) specs.push(spec);
-      } catch (error) {
-        this.#report(error);
-        this.invalidateEverything();
-        return;
       }
+      if (specs.length > 0) this.#invalidate(mergePrimaryKeys(specs), changes);
+    } catch (error) {
+      this.#report(error);
+      this.invalidateEverything();
     }
-    if (specs.length > 0) this.#invalidate(mergePrimaryKeys(specs), changes);
+    return late.length > 0 ? Promise.all(late).then(() => undefined) : undefined;
   }
 
   #mappingFor(change: Change | EncodedChange): TableMapping<S> | undefined {
     if (this.#tables === undefined) return true;
     if (this.#sources !== undefined) return this.#sources.get(sourceId(change));
-    return this.#tables.get(`${change.schema}.${change.table}`) ?? this.#tables.get(change.table);
+    // A feed that cannot resolve names: a name matches its table in any schema unless it says one.
+    return this.#bySchemaAndTable.get(sourceId(change)) ?? this.#byTable.get(change.table);
   }
 
   /**
@@ -304,7 +339,9 @@ export class TableWatcher<S> {
     this.#cancelRefresh();
     const distrust = () => {
       this.#graceTimer = undefined;
-      this.#table.logger.warn(
+      this.#log.log(
+        'warn',
+        'disconnected',
         `table '${this.#table.name}': its change feed is disconnected (${reason}); reads go to the database until it is back`,
       );
       this.#table.trust('distrusted');
@@ -313,7 +350,9 @@ export class TableWatcher<S> {
       distrust();
       return;
     }
-    this.#table.logger.warn(
+    this.#log.log(
+      'warn',
+      'grace',
       `table '${this.#table.name}': its change feed is disconnected (${reason}); memory is served for ${this.#graceMs} ms more, then reads go to the database`,
     );
     this.#table.trust('grace');
@@ -324,19 +363,26 @@ export class TableWatcher<S> {
   #reconnected(): void {
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
-    if (this.#lost) this.#table.logger.info(`table '${this.#table.name}': its change feed is back; the table is refreshed whole`);
+    if (this.#lost) this.#log.log('info', 'back', `table '${this.#table.name}': its change feed is back; the table is refreshed whole`);
     this.#lost = false;
+    this.#failures = 0;
     this.#table.trust('live');
     this.invalidateEverything();
   }
 
+  /** The backoff before the next retry of a failed eager refresh: doubling, capped. */
+  #nextRetryDelay(): number {
+    return Math.min(this.#retry.max, this.#retry.initial * 2 ** this.#failures++);
+  }
+
   /** An error with no caller: to `onError` if given, else one (rate-limited) line in the log. */
-  #report(error: unknown, what = 'a change could not be applied; the whole table was invalidated'): void {
-    if (this.#onError !== undefined) {
-      this.#onError(error);
-      return;
+  #report(error: unknown, what = 'a change could not be applied; the whole table was invalidated', kind = what): void {
+    try {
+      if (this.#onError !== undefined) this.#onError(error);
+      else this.#log.log('error', kind, `table '${this.#table.name}': ${what}: ${describeError(error)}`);
+    } catch {
+      // A handler or logger that throws must not stop the watching; there is nowhere further to report it.
     }
-    this.#log.log('error', what, `table '${this.#table.name}': ${what}: ${describeError(error)}`);
   }
 
   #cancelRefresh(): void {
@@ -362,8 +408,13 @@ export class TableWatcher<S> {
         },
         (error: unknown) => {
           if (this.#closed) return;
-          const delay = Math.min(this.#retry.max, this.#retry.initial * 2 ** this.#failures++);
-          this.#report(error, `a background refresh failed; retrying in ${delay} ms`);
+          if (this.#lost) {
+            // Not retried while the feed is away: its return invalidates and refreshes everything.
+            this.#report(error, 'a background refresh failed; it runs again when the change feed is back', 'refresh failed');
+            return;
+          }
+          const delay = this.#nextRetryDelay();
+          this.#report(error, `a background refresh failed; retrying in ${delay} ms`, 'refresh failed');
           this.#scheduleRefresh(delay);
         },
       );

@@ -10,7 +10,10 @@ export function waitFor<T>(
 ): Promise<T> {
   const { signal, timeoutMs, timeoutError = () => new Error(`timed out after ${timeoutMs} ms`) } = options;
   if (signal === undefined && timeoutMs === undefined) return promise;
-  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (signal?.aborted) {
+    promise.catch(() => undefined); // nobody waits for it any more; its failure must not go unhandled
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => settle(() => reject(timeoutError())), timeoutMs);
     const onAbort = () => settle(() => reject(signal?.reason));
@@ -27,9 +30,12 @@ export function waitFor<T>(
   });
 }
 
-/** Checks a wait's `timeoutMs`: a positive, finite number of milliseconds (no wait may last forever). */
+/** The longest delay `setTimeout` takes (about 24.8 days); a longer one would fire at once. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
+/** Checks a wait's `timeoutMs`: a positive number of milliseconds a timer can wait (no wait may last forever). */
 export function isTimeout(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0;
+  return typeof value === 'number' && value > 0 && value <= LONGEST_TIMER_MS;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { InvalidOptionsError } from '@tablecache/core';
+import { InvalidOptionsError, parseSourceTableName } from '@tablecache/core';
 import { PostgresAccess, type PostgresAccessOptions } from '../postgres-access.js';
 
 /** What trigger installation needs of an access: transactions (a `PostgresAccess` of any schema type). */
@@ -32,13 +32,7 @@ export function checkChannel(channel: unknown): string {
   return channel;
 }
 
-/**
- * Reads a table name. A part is either plain, taken exactly as written (any case, spaces and
- * quotes inside; `Mixed Case`, `sales.Orders`), or SQL-quoted when it starts with a double quote
- * (`"Sales"."Order Items"`, `"Sales".items`, `"a.b"` for a table whose name holds a dot; `""` is a
- * quote inside). At most two parts: `table` or `schema.table`. A name without a schema is found
- * through the search path, as Postgres finds it.
- */
+/** Reads a table name: `{ schema, table }` as it is, a string as a mapping's (`parseSourceTableName`). */
 export function parseTableName(name: TableName): { readonly schema: string | null; readonly table: string } {
   if (typeof name === 'object' && name !== null) {
     if (typeof name.schema !== 'string' || typeof name.table !== 'string' || name.schema === '' || name.table === '') {
@@ -46,33 +40,7 @@ export function parseTableName(name: TableName): { readonly schema: string | nul
     }
     return name;
   }
-  if (typeof name !== 'string' || name === '')
-    throw new InvalidOptionsError(`a table name must be a non-empty string; got ${String(name)}`);
-  const parts: string[] = [];
-  let at = 0;
-  while (at <= name.length) {
-    let part: string;
-    if (name[at] === '"') {
-      const quoted = /^"((?:[^"]|"")+)"/.exec(name.slice(at));
-      if (quoted === null) throw new InvalidOptionsError(`table name '${name}' has a quoted part that is empty or not closed`);
-      part = quoted[1]!.replaceAll('""', '"');
-      at += quoted[0].length;
-      if (at < name.length && name[at] !== '.') {
-        throw new InvalidOptionsError(`table name '${name}' has text after a quoted part; separate schema and table with a dot`);
-      }
-    } else {
-      const dot = name.indexOf('.', at);
-      part = name.slice(at, dot === -1 ? name.length : dot);
-      if (part === '') throw new InvalidOptionsError(`table name '${name}' has an empty schema or table part`);
-      at += part.length;
-    }
-    parts.push(part);
-    at++; // past the dot, or past the end
-  }
-  if (parts.length > 2) {
-    throw new InvalidOptionsError(`table name '${name}' has more than two parts; quote a part that holds a dot ("a.b")`);
-  }
-  return parts.length === 1 ? { schema: null, table: parts[0]! } : { schema: parts[0]!, table: parts[1]! };
+  return parseSourceTableName(name);
 }
 
 /**
