@@ -193,7 +193,7 @@ progress('propagation');
 await installTriggers(access, { tables: [`${SCHEMA}.users`], channel: 'tablecache_bench' });
 const feed = new PgNotifyFeed({ connectionString: databaseUrl }, { channel: 'tablecache_bench' });
 await users.watch(feed, {
-  tables: { users: (change) => [{ index: 'primaryKey', keys: [(change.new ?? change.old)!.user_id as number] }] },
+  tables: { [`${SCHEMA}.users`]: (change) => [{ index: 'primaryKey', keys: [(change.new ?? change.old)!.user_id as number] }] },
   refresh: 'eager',
 });
 await users.sync();
