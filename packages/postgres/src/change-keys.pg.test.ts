@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { PGlite } from '@electric-sql/pglite';
 import {
   CachedTable,
@@ -15,6 +14,7 @@ import { type OpenBackend, testBackends } from '@tablecache/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PgNotifyFeed } from './notify/pg-notify-feed.js';
+import { type Parsers, pgSecondCopy, pgTypes, setGlobalParsers } from './parsers.fixture.js';
 import { PostgresAccess } from './postgres-access.js';
 import { installTriggers } from './triggers/install-triggers.js';
 
@@ -57,8 +57,6 @@ const cases: readonly KeyCase[] = [
 const WRITER_SETTINGS =
   "SET LOCAL DateStyle = 'SQL, DMY'; SET LOCAL TimeZone = 'America/New_York'; SET LOCAL bytea_output = 'escape'; SET LOCAL IntervalStyle = 'sql_standard';";
 
-type Parsers = Readonly<Record<number, (text: string) => unknown>>;
-
 /** Ways of parsing rows a user may give PostgresAccess, each with the parsers its pool (or PGlite) uses. */
 const serverParsers: readonly { readonly name: string; readonly parsers: Parsers | undefined; readonly only?: readonly string[] }[] = [
   { name: "pg's default parsers", parsers: undefined },
@@ -73,14 +71,7 @@ const serverParsers: readonly { readonly name: string; readonly parsers: Parsers
 ];
 
 function poolWithParsers(connectionString: string, parsers: Parsers | undefined): pg.Pool {
-  const types =
-    parsers === undefined
-      ? undefined
-      : {
-          getTypeParser: ((oid: number, format?: string) =>
-            parsers[oid] ?? pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-        };
-  const pool = new pg.Pool({ connectionString, max: 3, ...(types && { types }) });
+  const pool = new pg.Pool({ connectionString, max: 3, ...(parsers && { types: pgTypes(parsers) }) });
   pool.on('error', () => undefined);
   return pool;
 }
@@ -212,10 +203,8 @@ for (const backend of testBackends()) {
 
     if (backend.name === 'postgres') {
       test('int8 keys read through a pool of a second copy of pg, whose global parsers read int8 as BigInt, survive update, delete and a key change', async () => {
-        const secondCopy = createRequire(import.meta.url)('pg-second-copy') as typeof pg;
-        const previous = secondCopy.types.getTypeParser(20, 'text');
-        secondCopy.types.setTypeParser(20, BigInt);
-        const pool = new secondCopy.Pool({
+        const restore = setGlobalParsers(pgSecondCopy, { 20: BigInt });
+        const pool = new pgSecondCopy.Pool({
           connectionString: (database.connection as { connectionString: string }).connectionString,
           max: 3,
         });
@@ -226,7 +215,7 @@ for (const backend of testBackends()) {
         } finally {
           await given.close();
           await pool.end();
-          secondCopy.types.setTypeParser(20, previous);
+          restore();
         }
       });
 

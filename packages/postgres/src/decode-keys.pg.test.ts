@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { PGlite } from '@electric-sql/pglite';
 import { InvalidOptionsError, type KeyColumn } from '@tablecache/core';
 import { type TestBackend, testBackends } from '@tablecache/testing';
@@ -6,6 +5,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { KeyDecodeError } from './decode-keys.js';
+import { pgSecondCopy, pgTypes, setGlobalParsers } from './parsers.fixture.js';
 import { PostgresAccess } from './postgres-access.js';
 
 // pg reads a date or a timestamp without time zone as local time of this process: not UTC here,
@@ -52,27 +52,7 @@ const COMPOSITE = {
 const asString = (text: string) => text;
 const asNumber = (text: string) => Number(text);
 
-/** pg type parsers over the defaults, for pools given their own `types`. */
-function pgTypes(overrides: Readonly<Record<number, (text: string) => unknown>>): pg.CustomTypesConfig {
-  return {
-    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-      overrides[oid] ?? pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
-  };
-}
-
 /** A database as a reader sees it: its access, and a way to run SQL on the same database behind the access's back. */
-/** Another copy of pg, as an application that bundles its own would have: a separate module instance, with its own Pool and Client. */
-const pgSecondCopy = createRequire(import.meta.url)('pg-second-copy') as typeof pg;
-
-/** Sets global parsers of a copy of pg for as long as one reader lives; returns the function that restores them. */
-function setGlobalParsers(copy: typeof pg, parsers: Readonly<Record<number, (text: string) => unknown>>): () => void {
-  const previous = Object.keys(parsers).map((oid) => [Number(oid), copy.types.getTypeParser(Number(oid), 'text')] as const);
-  for (const [oid, parser] of Object.entries(parsers)) copy.types.setTypeParser(Number(oid), parser);
-  return () => {
-    for (const [oid, parser] of previous) copy.types.setTypeParser(oid, parser);
-  };
-}
-
 interface OpenReader {
   readonly access: PostgresAccess;
   /** Runs SQL (several statements allowed) and returns the last statement's rows. */
