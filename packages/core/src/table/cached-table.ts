@@ -193,18 +193,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         const check = duplicateCheck(adjustment.load.length);
         // Straight into storage, not through a scratch space: nobody reads a loading table
         // (reads wait for it), and a scratch copy would double the peak memory of a load.
-        for (const query of adjustment.load) {
-          const seen = check === 'each-query' ? new Set<HashKey>() : undefined;
-          for await (const batch of abortableItems(this.#batches(query, 'load'), signal)) {
-            this.#assertOpen();
-            this.#learnKeyTypes(batch);
-            for (const record of batch) {
-              if (seen !== undefined) this.#checkNotSeen(seen, record);
-              // Storage was empty: a record it already holds came twice from the database.
-              if (this.#storage.put(record) && seen === undefined) throw new DuplicateKeyError(this.name, this.#indexes.primaryKey(record));
-            }
-          }
-        }
+        for (const query of adjustment.load) await this.#putRows(this.#storage, query, 'load', () => true, check, signal);
         this.#assertOpen();
         adjustment.commit();
         this.#markStaleArrivals(readsStart);
@@ -663,24 +652,25 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   }
 
   /**
-   * Writes a query's rows that `keep` accepts, refusing a primary key the query repeats: as
-   * the scratch space tells (`by-storage`), or by the keys this query gave (`within-query`).
+   * Writes a query's rows that `keep` accepts into storage (a load) or a scratch space, refusing
+   * a primary key the database repeated (see `DuplicateCheck`).
    */
   async #putRows(
-    scratch: ScratchSpace<R>,
+    into: Pick<ScratchSpace<R>, 'put'>,
     query: Query<R>,
     operation: string,
     keep: (record: R) => boolean,
     check: DuplicateCheck,
+    signal?: AbortSignal,
   ): Promise<void> {
     const seen = check === 'each-query' ? new Set<HashKey>() : undefined;
-    for await (const batch of this.#batches(query, operation)) {
+    for await (const batch of abortableItems(this.#batches(query, operation), signal)) {
       this.#assertOpen();
       this.#learnKeyTypes(batch);
       for (const record of batch) {
         if (seen !== undefined) this.#checkNotSeen(seen, record);
         if (!keep(record)) continue;
-        if (scratch.put(record) && seen === undefined) throw new DuplicateKeyError(this.name, this.#indexes.primaryKey(record));
+        if (into.put(record) && seen === undefined) throw new DuplicateKeyError(this.name, this.#indexes.primaryKey(record));
       }
     }
   }
