@@ -332,6 +332,34 @@ describe('changes whose keys come as text', () => {
     expect(db.queries).toEqual([db.queryAll]);
   });
 
+  test('a decoder that rejects (the database it asks is down) invalidates the table whole, and sync waits for it', async () => {
+    const rejecting: KeyDecoder = async () => Promise.reject(new Error('connect ECONNREFUSED'));
+    const { db, table, feed, errors } = await watched({ tables: { users: byId } }, { decodeKeys: rejecting });
+    feed.changes(encoded('users', '2'));
+    await table.sync();
+    expect(errors[0]).toBeInstanceOf(UnmatchableChangeError);
+    expect(table.peek(1)).toBeUndefined();
+    await table.getRecords(keys(1));
+    expect(db.queries).toEqual([db.queryAll]);
+  });
+
+  test('sync waits for an async mapping that an async decode starts', async () => {
+    const slow: KeyDecoder = async (columns, rows) => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      return asNumbers(columns, rows);
+    };
+    const lookup = async (change: Change) => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      return byId(change);
+    };
+    const { db, table, feed } = await watched({ tables: { users: lookup } }, { decodeKeys: slow });
+    db.set(user(2, 'changed'));
+    feed.changes(encoded('users', '2'));
+    await table.sync();
+    expect(table.peek(2)).toBeUndefined(); // invalidated by the time sync resolved
+    expect(await table.getRecords(keys(2))).toEqual([user(2, 'changed')]);
+  });
+
   test('without a mapping for the table, encoded changes invalidate it whole without decoding', async () => {
     const { db, table, feed } = await watched({}, { decodeKeys: () => Promise.reject(new Error('not called')) });
     feed.changes(encoded('anything', '1'));
@@ -360,6 +388,17 @@ describe('a feed that loses its connection', () => {
     expect(table.status.feed).toBe('live');
     expect(await table.getRecords(keys(2))).toEqual([user(2, 'changed meanwhile')]);
     expect(table.peek(2)).toEqual(user(2, 'changed meanwhile'));
+  });
+
+  test('unwatching a feed that is disconnected leaves the table invalid, not trusted with what it may have missed', async () => {
+    const { db, table, feed, unwatch } = await watched({ tables: { users: byId } });
+    feed.emit({ type: 'lost', reason: 'connection reset' });
+    await table.refreshInvalid(); // memory refreshed while the feed was away
+    db.set(user(1, 'changed after that refresh'));
+    await unwatch();
+    expect(table.status.feed).toBe('unwatched');
+    expect(table.peek(1)).toBeUndefined();
+    expect(await table.getRecords(keys(1))).toEqual([user(1, 'changed after that refresh')]);
   });
 
   test('with a grace period, memory is served until it ends, and status says so', async () => {
