@@ -1,4 +1,5 @@
 import { type OpenBackend, testBackends } from '@tablecache/testing';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { byId, itemTable } from './items.fixture.js';
 import { FeedConnectionError } from './notify/feed-errors.js';
@@ -144,5 +145,31 @@ describe.skipIf(!server?.available)('watch() on a feed that cannot connect', () 
     expect(error).toBeInstanceOf(FeedConnectionError);
     expect((error as Error).cause).toMatchObject({ code: '3D000' });
     await table.close();
+  });
+});
+
+describe.skipIf(!server?.available)('watch() on a database that does not answer its check in time', () => {
+  test('watch() with install rejects within its bound when a lock holds the table, instead of waiting for it', async () => {
+    const database = await server!.open();
+    const access = new PostgresAccess(database.connection);
+    const locker = new pg.Client({ connectionString: (database.connection as { connectionString: string }).connectionString });
+    await locker.connect();
+    try {
+      await database.exec('CREATE TABLE locked (id integer PRIMARY KEY, label text NOT NULL)');
+      // Installing triggers needs a lock this transaction keeps.
+      await locker.query('BEGIN; LOCK TABLE locked IN ACCESS EXCLUSIVE MODE');
+      const feed = new PgNotifyFeed(database.connection, { connectTimeoutMs: 300, syncTimeoutMs: 300 });
+      const table = itemTable(access, { from: 'locked' });
+      const error = await table.watch(feed, { tables: { locked: byId }, install: true }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FeedConnectionError);
+      expect(String(error)).toContain('could not check its tables in time');
+      await table.close();
+      await feed.close();
+    } finally {
+      await locker.query('ROLLBACK');
+      await locker.end();
+      await access.close();
+      await database.close();
+    }
   });
 });
