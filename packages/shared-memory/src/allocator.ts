@@ -53,13 +53,20 @@ export class Allocator {
     return this.#maxBytes;
   }
 
-  /** Whether blocks of these sizes could all be handed out now, each from a free list or the end. */
-  canAllocate(sizes: Iterable<number>): boolean {
-    return this.shortfall(sizes) === 0;
+  /** reserve for one block, without the bookkeeping of many (the path of every put). */
+  reserveOne(bytes: number): void {
+    const words = this.#memory.words;
+    const { index, size } = sizeClass(bytes);
+    if ((words[FREE_COUNTS + index] as number) > 0 || (words[BUMP] as number) + size <= this.#memory.length) return;
+    this.reserve([bytes]);
   }
 
-  /** How many bytes past `maxBytes` handing out blocks of these sizes would take (0: they fit). */
-  shortfall(sizes: Iterable<number>): number {
+  /**
+   * Throws StorageFullError (before anything changes) unless blocks of these sizes fit, and
+   * grows the buffer so that they fit without growing it again: a write section then never
+   * grows it, so the views its code holds stay whole.
+   */
+  reserve(sizes: Iterable<number>): void {
     const words = this.#memory.words;
     const fromFreeLists = new Map<number, number>();
     let fromEnd = 0;
@@ -69,28 +76,15 @@ export class Allocator {
       if (taken < (words[FREE_COUNTS + index] as number)) fromFreeLists.set(index, taken + 1);
       else fromEnd += size;
     }
-    return Math.max(0, (words[BUMP] as number) + fromEnd - this.#maxBytes);
-  }
-
-  /** reserve for one block, without the bookkeeping of many (the path of every put). */
-  reserveOne(bytes: number): void {
-    const words = this.#memory.words;
-    const { index, size } = sizeClass(bytes);
-    if ((words[FREE_COUNTS + index] as number) > 0 || (words[BUMP] as number) + size <= this.#maxBytes) return;
-    this.reserve([bytes]);
-  }
-
-  /** Throws StorageFullError (before anything changes) unless blocks of these sizes fit. */
-  reserve(sizes: Iterable<number>): void {
-    const shortfall = this.shortfall(sizes);
-    if (shortfall > 0)
-      throw new StorageFullError(this.#table, shortfall + (this.#maxBytes - this.usedBytes), this.usedBytes, this.#maxBytes);
+    const end = (words[BUMP] as number) + fromEnd;
+    if (end > this.#maxBytes) throw new StorageFullError(this.#table, fromEnd, this.usedBytes, this.#maxBytes);
+    if (end > this.#memory.length) this.#grow(end, fromEnd);
   }
 
   /** A block of at least `bytes` (8-aligned, its first word its size); throws StorageFullError if none fits. */
   allocate(bytes: number): number {
     const memory = this.#memory;
-    const words = memory.words;
+    let words = memory.words;
     const { index, size } = sizeClass(bytes);
     const head = words[FREE_HEADS + index] as number;
     if (head !== 0) {
@@ -101,7 +95,11 @@ export class Allocator {
     }
     const at = words[BUMP] as number;
     const end = at + size;
-    if (end > memory.buffer.byteLength) this.#grow(end, bytes);
+    if (end > memory.length) {
+      // Not reserved: a caller holding views from before would write past them (a bug, but not a silent one here).
+      this.#grow(end, bytes);
+      words = memory.words;
+    }
     words[BUMP] = end;
     words[at >>> 2] = size;
     return at;
@@ -127,6 +125,7 @@ export class Allocator {
     const buffer = this.#memory.buffer;
     if (end > this.#maxBytes) throw new StorageFullError(this.#table, bytes, this.usedBytes, this.#maxBytes);
     const target = Math.min(this.#maxBytes, Math.max(end, buffer.byteLength * 2, buffer.byteLength + MIN_GROWTH));
-    growBuffer(buffer, (target + 7) & ~7);
+    growBuffer(buffer, Math.ceil(target / 8) * 8);
+    this.#memory.refresh();
   }
 }

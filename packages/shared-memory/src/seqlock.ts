@@ -52,6 +52,7 @@ export function readConsistently<T>(memory: SharedMemory, attempts: ReadAttempts
   const words = memory.signedWords;
   for (;;) {
     const sequence = Atomics.load(words, SEQ);
+    memory.refresh();
     if ((sequence & 1) !== 0) {
       // This thread's own write section: what it has written so far is what there is.
       if (writing.has(memory.buffer)) return read();

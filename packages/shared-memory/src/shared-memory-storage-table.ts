@@ -43,6 +43,9 @@ export interface SharedMemoryStorageTableOptions {
   readonly initialBytes?: number;
 }
 
+/** The most bytes the first block of a table, an index or the shape registry takes. */
+const EMPTY_TABLE_BYTES = 8 + 8 * 16;
+const SHAPES_INITIAL_BYTES = 8 + 4 * 64;
 const DEFAULT_MAX_BYTES = 2 ** 30;
 const DEFAULT_INITIAL_BYTES = 2 ** 20;
 /** The largest buffer refs (32-bit byte offsets) can address. */
@@ -112,6 +115,7 @@ export class SharedMemoryStorageTable<R> implements StorageTable<R> {
     this.#encoder = new ValueEncoder(shapes);
     memory.words[MAGIC] = MAGIC_VALUE;
     this.#allocator.initialize();
+    this.#allocator.reserve([SHAPES_INITIAL_BYTES, ...this.#emptyStructures()]);
     shapes.initialize();
     this.#reader.primary.initialize();
     for (const store of this.#reader.stores) store.initialize();
@@ -140,7 +144,13 @@ export class SharedMemoryStorageTable<R> implements StorageTable<R> {
   }
 
   clear(): void {
+    this.#allocator.reserve(this.#emptyStructures());
     this.atomically(() => this.#clearAll());
+  }
+
+  /** The blocks of an empty primary-key table and empty indexes (what a clear makes). */
+  #emptyStructures(): number[] {
+    return [EMPTY_TABLE_BYTES, ...this.#reader.stores.map(() => EMPTY_TABLE_BYTES)];
   }
 
   scratch(): ScratchSpace<R> {
@@ -305,7 +315,9 @@ export class SharedMemoryStorageTable<R> implements StorageTable<R> {
   #clearAll(): void {
     const reader = this.#reader;
     const allocator = this.#allocator;
-    reader.primary.forEach((ref) => allocator.free(ref));
+    reader.primary.forEach((ref) => {
+      allocator.free(ref);
+    });
     reader.primary.clear();
     for (const store of reader.stores) store.clear();
   }
@@ -319,6 +331,7 @@ export class SharedMemoryStorageTable<R> implements StorageTable<R> {
       puts.push(write);
       sizes.push(this.#reader.keyAt + write.bytes.length);
     }
+    if (cleared) sizes.push(...this.#emptyStructures());
     this.#allocator.reserve(this.#blocksFor(puts, sizes));
     this.atomically(() => {
       if (cleared) this.#clearAll();
@@ -348,7 +361,7 @@ function checkOptions(options: SharedMemoryStorageTableOptions): { name: string;
       `initialBytes must be an integer from ${HEADER_BYTES * 2} to maxBytes (${maxBytes}); got ${String(initialBytes)}`,
     );
   }
-  return { name: options.name ?? 'table', maxBytes: maxBytes & ~7, initialBytes: initialBytes & ~7 };
+  return { name: options.name ?? 'table', maxBytes: maxBytes - (maxBytes % 8), initialBytes: initialBytes - (initialBytes % 8) };
 }
 
 /** What a scratch space needs of its table. */

@@ -17,23 +17,39 @@ export function growBuffer(buffer: SharedArrayBuffer, byteLength: number): void 
 }
 
 /**
- * Views of one growable SharedArrayBuffer. The views track its length, so memory the owner
- * grows is visible here at once; `check` bounds an offset against that length, so a read of
- * torn memory (an offset from a half-done write) raises instead of reading anywhere.
+ * Views of one growable SharedArrayBuffer. The views have a fixed length (V8 reads through
+ * length-tracking views some 20 times slower) and are made again by `refresh` when the buffer
+ * has grown: the owner refreshes when it grows the buffer, a reader before every attempt.
+ * `check` bounds an offset by the views' length, so a read of torn memory (an offset from a
+ * half-done write, or past what this thread has refreshed to) raises instead of reading anywhere.
  */
 export class SharedMemory {
   readonly buffer: SharedArrayBuffer;
-  readonly bytes: Uint8Array;
-  readonly words: Uint32Array;
+  bytes: Uint8Array;
+  words: Uint32Array;
   readonly signedWords: Int32Array;
-  readonly data: DataView;
+  data: DataView;
+  /** The length the views cover. */
+  length: number;
 
   constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
-    this.bytes = new Uint8Array(buffer);
-    this.words = new Uint32Array(buffer);
-    this.signedWords = new Int32Array(buffer);
-    this.data = new DataView(buffer);
+    this.length = buffer.byteLength;
+    this.bytes = new Uint8Array(buffer, 0, this.length);
+    this.words = new Uint32Array(buffer, 0, this.length >>> 2);
+    // Only its first words are used (atomics on the sequence): the initial length always covers them.
+    this.signedWords = new Int32Array(buffer, 0, 64);
+    this.data = new DataView(buffer, 0, this.length);
+  }
+
+  /** Makes the views cover the whole buffer if it has grown. */
+  refresh(): void {
+    const length = this.buffer.byteLength;
+    if (length === this.length) return;
+    this.length = length;
+    this.bytes = new Uint8Array(this.buffer, 0, length);
+    this.words = new Uint32Array(this.buffer, 0, length >>> 2);
+    this.data = new DataView(this.buffer, 0, length);
   }
 
   /** Word `index` of the buffer, checked to be inside it. */
@@ -43,9 +59,9 @@ export class SharedMemory {
     return value;
   }
 
-  /** `offset` itself, checked so that `length` bytes from it are inside the buffer. */
+  /** `offset` itself, checked so that `length` bytes from it are inside the views. */
   check(offset: number, length: number): number {
-    if (offset < 0 || offset + length > this.buffer.byteLength || length < 0) {
+    if (offset < 0 || length < 0 || offset + length > this.length) {
       throw new TornReadError(`bytes ${offset}..${offset + length} are outside the buffer`);
     }
     return offset;
