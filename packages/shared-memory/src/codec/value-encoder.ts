@@ -61,8 +61,7 @@ export class ValueEncoder {
         this.#byte(tag.UNDEFINED);
         return;
       case 'bigint':
-        this.#byte(tag.BIGINT);
-        this.#latin1(value.toString(16));
+        this.#latin1(value.toString(16), tag.BIGINT);
         return;
       case 'object':
         if (value === null) this.#byte(tag.NULL);
@@ -200,10 +199,10 @@ export class ValueEncoder {
     this.position += Buffer.from(this.bytes.buffer, this.bytes.byteOffset).write(value, this.position, 'utf16le');
   }
 
-  /** A string known to have only code units below 256, with a 32-bit length. */
-  #latin1(value: string): void {
+  /** A string known to have only code units below 256, with a 32-bit length, after `code`. */
+  #latin1(value: string, code = tag.LATIN1): void {
     const length = value.length;
-    this.#tagged32(tag.LATIN1, length);
+    this.#tagged32(code, length);
     this.#reserve(length);
     const bytes = this.bytes;
     let at = this.position;
