@@ -5,10 +5,10 @@
  *
  *     node --expose-gc --import tsx --conditions=source packages/shared-memory/bench/storage.ts
  */
-import { Worker } from 'node:worker_threads';
 import { Packr } from 'msgpackr';
 import { ValueEncoder } from '../src/codec/value-encoder.js';
 import { SharedMemoryStorageTable } from '../src/index.js';
+import { typeScriptWorker } from '../src/typescript-worker.fixture.js';
 import { type BenchRow, benchLayout, benchRow, median } from './bench-row.js';
 
 const ROWS = Number(process.env.ROWS ?? 1_000_000);
@@ -109,10 +109,7 @@ async function workers(count: number, decodedCache: boolean): Promise<number> {
         { length: count },
         () =>
           new Promise<number>((resolve, reject) => {
-            const worker = new Worker(new URL('./read-worker.ts', import.meta.url), {
-              workerData: { handle, rows: ROWS, ms: 1500, decodedCache },
-              execArgv: ['--conditions=source', '--import', 'tsx'],
-            });
+            const worker = typeScriptWorker(new URL('./read-worker.ts', import.meta.url), { handle, rows: ROWS, ms: 1500, decodedCache });
             worker.once('message', (message: { opsPerSecond: number }) => {
               resolve(message.opsPerSecond);
               void worker.terminate();
