@@ -5,7 +5,7 @@ import { StorageFullError } from './errors.js';
 import { SharedMemoryStorageTable } from './shared-memory-storage-table.js';
 
 const item = (id: number, version = 0) => ({ id, group: `g${id % 7}`, email: `${id}@example.com`, rank: id * 10 + version });
-const pkLayout = { primaryKey: (r: { id: number }) => r.id, storageIndexes: {} };
+const pkLayout = { primaryKey: (r: { id: number; text: string }) => r.id, storageIndexes: {} };
 
 test('100,000 replacements of the same 1,000 records keep the memory in use bounded', () => {
   const table = new SharedMemoryStorageTable(itemLayout);

@@ -32,5 +32,7 @@ export const ARRAY = 0xbe;
 export const OBJECT = 0xbf;
 /** An object of a stored shape (its property names in order): a 32-bit shape id, then the values. */
 export const SHAPED = 0xc0;
+/** A 24-bit signed integer: ids up to 8 million in 4 bytes. */
+export const INT24 = 0xc1;
 export const FIXSHAPED = 0xe0; // to 0xff: an object of shape 0..31
 export const FIXSHAPED_MAX_ID = 31;

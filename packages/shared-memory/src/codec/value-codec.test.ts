@@ -6,7 +6,7 @@ import { SharedStorageView } from '../shared-storage-view.js';
 
 /** Stores `value` as a record and reads it back, through the owner and through a view. */
 function roundTrip(value: unknown): { owner: unknown; view: unknown } {
-  const layout = { primaryKey: (r: { id: number }) => r.id, storageIndexes: {} };
+  const layout = { primaryKey: (r: { id: number; value: unknown }) => r.id, storageIndexes: {} };
   const table = new SharedMemoryStorageTable(layout, { initialBytes: 64 * 1024 });
   table.put({ id: 1, value });
   const view = SharedStorageView.open(table.handle(), layout);
@@ -82,7 +82,7 @@ describe('the record codec', () => {
   });
 
   test('what cannot come back exactly is refused with UnstorableValueError and nothing is stored', () => {
-    const layout = { primaryKey: (r: { id: number }) => r.id, storageIndexes: {} };
+    const layout = { primaryKey: (r: { id: number; value: unknown }) => r.id, storageIndexes: {} };
     const table = new SharedMemoryStorageTable(layout);
     for (const value of [new Map(), new (class Point {})(), () => 1, Symbol('s'), new Uint16Array(2), new Array(3), Object.create(null)]) {
       expect(() => table.put({ id: 1, value })).toThrow(UnstorableValueError);

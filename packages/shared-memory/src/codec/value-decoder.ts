@@ -84,6 +84,10 @@ export class ValueDecoder {
         const p = this.#need(2);
         return (((b[p] as number) | ((b[p + 1] as number) << 8)) << 16) >> 16;
       }
+      case tag.INT24: {
+        const p = this.#need(3);
+        return (((b[p] as number) | ((b[p + 1] as number) << 8) | ((b[p + 2] as number) << 16)) << 8) >> 8;
+      }
       case tag.INT32: {
         const p = this.#need(4);
         return (b[p] as number) | ((b[p + 1] as number) << 8) | ((b[p + 2] as number) << 16) | ((b[p + 3] as number) << 24);
@@ -173,6 +177,9 @@ export class ValueDecoder {
         return;
       case tag.INT16:
         this.#need(2);
+        return;
+      case tag.INT24:
+        this.#need(3);
         return;
       case tag.INT32:
         this.#need(4);

@@ -158,6 +158,11 @@ export class ValueEncoder {
         bytes[at++] = tag.INT16;
         bytes[at++] = value;
         bytes[at++] = value >> 8;
+      } else if (value >= -0x800000 && value < 0x800000) {
+        bytes[at++] = tag.INT24;
+        bytes[at++] = value;
+        bytes[at++] = value >> 8;
+        bytes[at++] = value >> 16;
       } else {
         bytes[at++] = tag.INT32;
         bytes[at++] = value;
