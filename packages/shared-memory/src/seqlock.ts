@@ -45,23 +45,24 @@ export interface ReadAttempts {
 }
 
 /**
- * The reader's half: runs `read` until it ran against one commit. A read that raised is
+ * The reader's half: runs `read(arg)` until it ran against one commit. A read that raised is
  * retried if a write interleaved (torn memory raises), and its exception propagates otherwise.
+ * The argument is passed through so that a caller needs no closure per read.
  */
-export function readConsistently<T>(memory: SharedMemory, attempts: ReadAttempts, read: () => T): T {
+export function readConsistently<A, T>(memory: SharedMemory, attempts: ReadAttempts, read: (arg: A) => T, arg: A): T {
   const words = memory.signedWords;
   for (;;) {
     const sequence = Atomics.load(words, SEQ);
     memory.refresh();
     if ((sequence & 1) !== 0) {
       // This thread's own write section: what it has written so far is what there is.
-      if (writing.has(memory.buffer)) return read();
+      if (writing.has(memory.buffer)) return read(arg);
       waitForWriter(words, sequence);
       continue;
     }
     let result: T;
     try {
-      result = read();
+      result = read(arg);
     } catch (error) {
       attempts.rollback();
       if (Atomics.load(words, SEQ) !== sequence) continue;
