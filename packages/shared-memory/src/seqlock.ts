@@ -1,4 +1,4 @@
-import { SEQ, WAITERS } from './memory-layout.js';
+import { BUMP, SEQ, WAITERS } from './memory-layout.js';
 import type { SharedMemory } from './shared-memory.js';
 
 /** Buffers this thread is writing (inside a write section): a read on this thread reads them as they are. */
@@ -53,7 +53,9 @@ export function readConsistently<A, T>(memory: SharedMemory, attempts: ReadAttem
   const words = memory.signedWords;
   for (;;) {
     const sequence = Atomics.load(words, SEQ);
-    memory.refresh();
+    // Every block of this commit ends by BUMP, which the buffer had grown past before: views that
+    // reach BUMP cover the commit (one word read, where asking the buffer its length is a call).
+    if ((memory.words[BUMP] as number) > memory.length) memory.refresh();
     if ((sequence & 1) !== 0) {
       // This thread's own write section: what it has written so far is what there is.
       if (writing.has(memory.buffer)) return read(arg);

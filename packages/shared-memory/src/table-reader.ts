@@ -47,11 +47,14 @@ export class TableReader<R> {
   /** Decoded records, when the view keeps them. */
   readonly #cache: DecodedCache | undefined;
   /**
-   * What whole reads learned of the published slots: the place of each name (a slot keeps its
-   * place for the buffer's life), and by place the version last decoded and its value (versions
-   * start at 1). What a read learns waits in the staged lists until the read proves whole.
+   * What whole reads learned of the published slots, by place: the name (a slot keeps its place
+   * for the buffer's life; a few names are found by comparing faster than by a Map), and the
+   * version last decoded and its value (versions start at 1). What a read learns waits in the
+   * staged lists until the read proves whole.
    */
-  readonly #slotPlaces = new Map<string, number>();
+  readonly #slotNames: (string | undefined)[] = new Array<string | undefined>(MAX_SLOTS).fill(undefined);
+  /** Places below this may have a name in #slotNames. */
+  #namedPlaces = 0;
   readonly #publishedVersions: number[] = new Array<number>(MAX_SLOTS).fill(0);
   readonly #publishedValues: unknown[] = new Array<unknown>(MAX_SLOTS).fill(undefined);
   readonly #stagedPlaces: [string, number][] = [];
@@ -187,8 +190,8 @@ export class TableReader<R> {
 
   /** As slotOf, from what whole reads learned when they found the slot (a view's reads; the owner publishes by slotOf). */
   #place(slot: string): number {
-    const known = this.#slotPlaces.get(slot);
-    if (known !== undefined) return known;
+    const names = this.#slotNames;
+    for (let i = 0; i < this.#namedPlaces; i++) if (names[i] === slot) return i;
     const i = this.slotOf(slot);
     if (i >= 0) this.#stagedPlaces.push([slot, i]);
     return i;
@@ -222,7 +225,10 @@ export class TableReader<R> {
     this.shapes.settle();
     this.#cache?.settle();
     if (this.#stagedPlaces.length > 0) {
-      for (const [slot, i] of this.#stagedPlaces) this.#slotPlaces.set(slot, i);
+      for (const [slot, i] of this.#stagedPlaces) {
+        this.#slotNames[i] = slot;
+        this.#namedPlaces = Math.max(this.#namedPlaces, i + 1);
+      }
       this.#stagedPlaces.length = 0;
     }
     if (this.#stagedPublished.length > 0) {
