@@ -1,12 +1,19 @@
 /** How many records a view's cache holds at most: enough for a hot set, small enough to cost little memory. */
-const ENTRIES = 1 << 14;
-const MASK = ENTRIES - 1;
+const ENTRY_BITS = 14;
+const ENTRIES = 1 << ENTRY_BITS;
+
+/** The entry of a block: refs step by block sizes (multiples of 8, often of 64), so they are spread by a multiplicative hash. */
+function entryOf(ref: number): number {
+  return Math.imul(ref, 0x9e3779b1) >>> (32 - ENTRY_BITS);
+}
 
 /**
- * A view's decoded records by the block they are stored in, direct-mapped: entry `(ref / 8) mod
- * ENTRIES` holds one block's ref, the write stamp its record had and the record. A lookup is two
- * compares and a store replaces what its entry held, so the cache never grows, evicts or
- * allocates (a Map of every record read cost more than decoding, and grew without bound).
+ * A view's decoded records by the block they are stored in, direct-mapped: an entry holds one
+ * block's ref, the write stamp its record had and the record. A lookup is two compares and a
+ * store replaces what its entry held, so the cache never grows, evicts or allocates (a Map of
+ * every record read cost more than decoding, and grew without bound). It saves the decode, not
+ * the reads of the primary-key slot and the record's header, which a lookup still makes: it
+ * helps when reads keep to a set of records that fits, and costs a little when they do not.
  *
  * What a read stores is kept only if the read proves whole: entries stored since the last
  * `settle` are cleared by `rollback`.
@@ -21,12 +28,12 @@ export class DecodedCache {
 
   /** The record stored at `ref` with this stamp, if kept; else undefined. */
   get(ref: number, stamp: number): unknown {
-    const i = (ref >>> 3) & MASK;
+    const i = entryOf(ref);
     return this.#refs[i] === ref && this.#stamps[i] === stamp ? this.#records[i] : undefined;
   }
 
   set(ref: number, stamp: number, record: unknown): void {
-    const i = (ref >>> 3) & MASK;
+    const i = entryOf(ref);
     this.#refs[i] = ref;
     this.#stamps[i] = stamp;
     this.#records[i] = record;
