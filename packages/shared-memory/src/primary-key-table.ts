@@ -13,21 +13,21 @@ const MAX_LOAD = 0.75;
  * a probe skips 7 in 8 records of other keys without reading them (each read of a record is a
  * cache miss in a large table). The top bits, since the low ones pick the home slot.
  */
-const TAG_BITS = 7;
+const TAG_MASK = 7;
 function tagOf(hash: number): number {
   return hash >>> (HASH_BITS - 3);
 }
 function refOf(entry: number): number {
-  return entry - (entry & TAG_BITS);
+  return entry - (entry & TAG_MASK);
 }
 
 /**
  * The primary-key index: an open-addressing hash table (linear probing) of record refs (tagged
- * with bits of their key's hash), keyed by the encoded primary key stored in each record. Keys are encoded canonically (equal keys,
- * as hashKey sees them, have equal bytes), so comparing bytes compares keys exactly. Reads
- * bound every probe sequence by the capacity and check every ref, so torn memory cannot hang
- * or crash a reader. Deletion shifts entries back (no tombstones), so a table full of
- * replacements never needs a rebuild.
+ * with bits of their key's hash), keyed by the encoded primary key stored in each record. Keys
+ * are encoded canonically (equal keys, as hashKey sees them, have equal bytes), so comparing
+ * bytes compares keys exactly. Reads bound every probe sequence by the capacity and check every
+ * ref, so torn memory cannot hang or crash a reader. Deletion shifts entries back (no
+ * tombstones), so a table full of replacements never needs a rebuild.
  */
 export class PrimaryKeyTable {
   readonly #memory: SharedMemory;
@@ -65,7 +65,7 @@ export class PrimaryKeyTable {
     for (let i = hash & mask, probes = 0; probes < capacity; i = (i + 1) & mask, probes++) {
       const entry = words[base + i] as number;
       if (entry === 0) return 0;
-      if ((entry & TAG_BITS) !== tag) continue;
+      if ((entry & TAG_MASK) !== tag) continue;
       const ref = refOf(entry);
       memory.check(ref, keyAt + n);
       if (bytesEqual(bytes, ref + keyAt, key, n)) return ref;
@@ -123,7 +123,7 @@ export class PrimaryKeyTable {
         return 0;
       }
       const held = refOf(entry);
-      if ((entry & TAG_BITS) === tag && bytesEqual(bytes, held + this.#keyAt, key, n)) {
+      if ((entry & TAG_MASK) === tag && bytesEqual(bytes, held + this.#keyAt, key, n)) {
         words[base + i] = ref + tag;
         return held;
       }

@@ -44,6 +44,8 @@ export class TableReader<R> {
   readonly keyAt: number;
   readonly #rangeScores: number;
   readonly #keyEncoder = new ValueEncoder();
+  /** The length of the encoded key #find looked up last (a record found by it need not skip its key). */
+  #foundKeyLength = 0;
   /** Decoded records, when the view keeps them. */
   readonly #cache: DecodedCache | undefined;
   /**
@@ -90,10 +92,16 @@ export class TableReader<R> {
   }
 
   get(primaryKey: Key): R | undefined {
+    const ref = this.#find(primaryKey);
+    return ref === 0 ? undefined : this.#record(ref, this.#foundKeyLength);
+  }
+
+  /** The ref of the record under `primaryKey`, or 0; sets #foundKeyLength. No object made: the path of every point read. */
+  #find(primaryKey: Key): number {
     const encoder = this.#keyEncoder;
     const n = encoder.encodeKey(primaryKey);
-    const ref = this.primary.find(encoder.bytes, n, hashBytes(encoder.bytes, 0, n));
-    return ref === 0 ? undefined : this.#record(ref, n);
+    this.#foundKeyLength = n;
+    return this.primary.find(encoder.bytes, n, hashBytes(encoder.bytes, 0, n));
   }
 
   /** The record stored at `ref`, decoded (or from the cache, if the block still holds the same write). */
@@ -145,9 +153,7 @@ export class TableReader<R> {
           if (seen.has(h)) continue;
           seen.add(h);
         }
-        const encoder = this.#keyEncoder;
-        const n = encoder.encodeKey(key);
-        const ref = this.primary.find(encoder.bytes, n, hashBytes(encoder.bytes, 0, n));
+        const ref = this.#find(key);
         if (ref !== 0) take(ref);
       }
       return records;
