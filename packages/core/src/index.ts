@@ -12,6 +12,15 @@ export {
   type SourceTable,
   type WaitOptions,
 } from './change-feed/change-feed.js';
+export {
+  describePlan,
+  formatSourceTable,
+  type InvalidationPlan,
+  type OpaqueSource,
+  type RowPreciseSource,
+  type SourcePlan,
+  type WholeTableSource,
+} from './change-feed/invalidation-plan.js';
 export { parseSourceTableName } from './change-feed/source-table-name.js';
 export type { DbAccess } from './db-access/db-access.js';
 export {
