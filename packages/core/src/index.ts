@@ -14,6 +14,7 @@ export {
 } from './change-feed/change-feed.js';
 export {
   describePlan,
+  formatName,
   formatSourceTable,
   type InvalidationPlan,
   type OpaqueSource,

@@ -2,6 +2,7 @@ export { ReadTimeoutError } from './checked-out-client.js';
 export { type CliIo, runCli, USAGE } from './cli/run-cli.js';
 export { compileQuery, type SqlStatement } from './compile-query.js';
 export { KeyDecodeError } from './decode-keys.js';
+export { explainInvalidation } from './invalidation-plan/explain-invalidation.js';
 export { FeedConnectionError } from './notify/feed-errors.js';
 export { type Payload, PayloadError, parsePayload } from './notify/payload.js';
 export { PgNotifyFeed, type PgNotifyFeedOptions } from './notify/pg-notify-feed.js';

@@ -58,7 +58,8 @@ export interface OpaqueSource {
   readonly because: string;
 }
 
-function formatName(name: string): string {
+/** An identifier for display: as written when plain lower case, else double-quoted (reserved words are not quoted). */
+export function formatName(name: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
 }
 
