@@ -43,6 +43,9 @@ describe('the tablecache command without a database', () => {
     ['--partitions with a value other than all or existing', ['install', '--partitions', 'some', 'users']],
     ['--partitions with another command than install', ['verify', '--partitions', 'existing', 'users']],
     ['--dry-run with verify', ['verify', '--dry-run', 'users']],
+    ['explain without a query', ['explain']],
+    ['explain with the query in several arguments', ['explain', 'SELECT', '1']],
+    ['explain with --dry-run', ['explain', '--dry-run', 'SELECT 1']],
   ])('%s is a usage error', async (_, argv) => {
     const { code, stderr } = await cli(argv, { DATABASE_URL: 'postgres://x' });
     expect(code).toBe(2);
@@ -157,5 +160,27 @@ describe.skipIf(!server?.available)('the tablecache command on postgres', () => 
     const { code, stderr } = await cli(['install', '--url', url, 'nope']);
     expect(code).toBe(1);
     expect(stderr).toContain("table 'nope' does not exist");
+  });
+
+  test('explain prints how changes to each table the query reads map to its records', async () => {
+    await database.exec(`
+      CREATE TABLE users (user_id integer PRIMARY KEY, name text);
+      CREATE TABLE banned (user_id integer PRIMARY KEY, reason text)`);
+    const query = 'SELECT u.user_id, u.name FROM users u WHERE NOT EXISTS (SELECT 1 FROM banned b WHERE b.user_id = u.user_id)';
+    const { code, stdout } = await cli(['explain', '--url', url, query]);
+    expect(stdout).toBe(
+      [
+        'public.banned: rows by key (user_id) through output (user_id), because b.user_id = u.user_id, output column user_id',
+        'public.users: rows by key (user_id) through output (user_id), because u.user_id is output column user_id',
+        '',
+      ].join('\n'),
+    );
+    expect(code).toBe(0);
+  });
+
+  test('explain of a query that does not plan fails with the database error', async () => {
+    const { code, stderr } = await cli(['explain', '--url', url, 'SELECT nope FROM nowhere']);
+    expect(code).toBe(1);
+    expect(stderr).toContain('nowhere');
   });
 });

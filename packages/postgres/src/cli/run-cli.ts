@@ -1,4 +1,7 @@
 import { parseArgs } from 'node:util';
+import { describePlan } from '@tablecache/core';
+import { explainInvalidation } from '../invalidation-plan/explain-invalidation.js';
+import { PostgresAccess } from '../postgres-access.js';
 import { checkTriggers, type TriggerCheck } from '../triggers/check-triggers.js';
 import { installTriggers, type PartitionCoverage, triggerStatements, uninstallTriggers } from '../triggers/install-triggers.js';
 import { DEFAULT_CHANNEL, formatTable } from '../triggers/trigger-target.js';
@@ -10,12 +13,15 @@ export interface CliIo {
 }
 
 export const USAGE = `usage: tablecache <install|uninstall|verify> [options] [table ...]
+       tablecache explain [options] SQL
 
   install TABLE...       install NOTIFY triggers on the tables and, for partitioned tables, on
                          every partition
   uninstall [TABLE...]   remove them from the tables; with no table, everything of the channel
   verify [TABLE...]      check that changes to the tables reach the channel (with no table: every
                          table the channel's triggers cover); exits 1 when any has a problem
+  explain SQL            print how changes to each table the query reads map to its records
+                         (row-precise through which output columns, or whole-table and why)
 
   A table is a plain name, taken exactly as written (users, sales.Orders, 'Mixed Case'), or
   SQL-quoted ('"Sales"."Order Items"'); without a schema it is found through the search path.
@@ -33,7 +39,7 @@ options:
 exit codes: 0 done (verify: all is in place), 1 failed (verify: a problem), 2 wrong usage
 `;
 
-const COMMANDS = ['install', 'uninstall', 'verify'] as const;
+const COMMANDS = ['install', 'uninstall', 'verify', 'explain'] as const;
 const isCommand = (word: string | undefined): word is (typeof COMMANDS)[number] => COMMANDS.some((command) => command === word);
 const isCoverage = (word: string): word is PartitionCoverage => word === 'all' || word === 'existing';
 
@@ -69,6 +75,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return usageError(io, command === undefined ? 'no command' : `unknown command '${command}'`);
   }
   if (command === 'install' && tables.length === 0) return usageError(io, 'install needs at least one table');
+  if (command === 'explain' && tables.length !== 1) return usageError(io, 'explain takes one SQL query (quote it as one argument)');
+  if (command === 'explain' && (values['dry-run'] || values.channel !== DEFAULT_CHANNEL)) {
+    return usageError(io, 'explain reads only; --dry-run and --channel do not apply');
+  }
   const { partitions } = values;
   if (partitions !== undefined && command !== 'install') return usageError(io, '--partitions applies to install only');
   if (partitions !== undefined && !isCoverage(partitions)) {
@@ -84,6 +94,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const target = { connectionString: url };
   const channel = values.channel;
   try {
+    if (command === 'explain') {
+      const access = new PostgresAccess(target);
+      try {
+        io.stdout(`${describePlan(await explainInvalidation(access, { sql: tables[0] as string }))}\n`);
+      } finally {
+        await access.close();
+      }
+      return 0;
+    }
     if (command === 'verify') {
       const check = await checkTriggers(target, { channel, ...(tables.length > 0 ? { tables } : {}) });
       io.stdout(describeCheck(check));

@@ -1,6 +1,6 @@
 import { describePlan, type InvalidationPlan, type SourcePlan } from '@tablecache/core';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PostgresAccess } from '../postgres-access.js';
 import { explainInvalidation } from './explain-invalidation.js';
@@ -23,6 +23,11 @@ const SCHEMA = `
   CREATE SCHEMA "Sales";
   CREATE TABLE "Sales"."Orders" ("Order Id" integer PRIMARY KEY, "Customer" text);
   CREATE TABLE "Sales"."Order Items" ("Order Id" integer REFERENCES "Sales"."Orders", "Line" integer, "Product" text, PRIMARY KEY ("Order Id", "Line"));`;
+
+interface Database {
+  users: { user_id: number; name: string; region: string | null };
+  users_cities: { user_id: number; city_id: number };
+}
 
 const table = (name: string, schema = 'public') => ({ schema, table: name });
 const rows = (name: string, key: string[], links: string[][], aliases: string[], because: string, schema = 'public'): SourcePlan => ({
@@ -215,12 +220,13 @@ for (const backend of testBackends()) {
     });
 
     test('a kysely query with parameters gives the plan of its SQL', async () => {
-      const query = access.kysely
+      const db = access.kysely as unknown as Kysely<Database>;
+      const query = db
         .selectFrom('users as u')
         .innerJoin('users_cities as uc', 'uc.user_id', 'u.user_id')
         .select(['u.user_id', 'uc.city_id'])
         .where('u.region', '=', 'eu');
-      const plan = await explainInvalidation(access, query as never);
+      const plan = await explainInvalidation(access, query);
       expect(plan).toEqual({
         columns: ['user_id', 'city_id'],
         sources: [
