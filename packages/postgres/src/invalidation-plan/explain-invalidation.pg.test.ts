@@ -336,6 +336,55 @@ for (const backend of testBackends()) {
       expect(plan.columns).toEqual(['user_id', 'user_id']);
     });
 
+    describe('with nested loops only (join conditions become index conditions of the inner scan)', () => {
+      let nestedLoops: PostgresAccess;
+
+      beforeAll(async () => {
+        const [{ name }] = (await database.exec<{ name: string }>('SELECT current_database() AS name')) as [{ name: string }];
+        const settings = ['enable_hashjoin', 'enable_mergejoin', 'enable_seqscan'];
+        // New sessions (the server's pool) take the database's settings; PGlite has one session.
+        for (const setting of settings) {
+          await database.exec(`ALTER DATABASE "${name}" SET ${setting} = off`);
+          if (backend.name === 'pglite') await database.exec(`SET ${setting} = off`);
+        }
+        nestedLoops = new PostgresAccess(database.connection);
+        const plan = await nestedLoops.execute<{ 'QUERY PLAN': unknown }>({ sql: `EXPLAIN (FORMAT JSON) ${SEED_JOIN}` });
+        expect(JSON.stringify(plan)).toContain('Index Cond');
+        for (const setting of settings) {
+          await database.exec(`ALTER DATABASE "${name}" RESET ${setting}`);
+        }
+      });
+
+      afterAll(async () => {
+        await nestedLoops?.close();
+        if (backend.name === 'pglite') await database.exec('RESET ALL');
+      });
+
+      test('the seed join gives the same plan', async () => {
+        expect(await explainInvalidation(nestedLoops, { sql: SEED_JOIN })).toEqual(SEED_PLAN);
+      });
+
+      test("an inner join's index condition links both ways", async () => {
+        const plan = await explainInvalidation(nestedLoops, {
+          sql: 'SELECT uc.user_id, uc.city_id FROM users u JOIN users_cities uc ON uc.user_id = u.user_id',
+        });
+        expect(plan.sources).toEqual([
+          rows('users', ['user_id'], [['user_id']], ['u'], 'u.user_id = uc.user_id, output column user_id'),
+          rows('users_cities', ['user_id'], [['user_id']], ['uc'], 'uc.user_id is output column user_id'),
+        ]);
+      });
+
+      test("a left join's index condition links only its nullable side", async () => {
+        const plan = await explainInvalidation(nestedLoops, {
+          sql: 'SELECT uc.user_id, u.name FROM users u LEFT JOIN users_cities uc ON uc.user_id = u.user_id',
+        });
+        expect(plan.sources).toEqual([
+          whole('users', ['u'], 'key column u.user_id is linked to no output column'),
+          rows('users_cities', ['user_id'], [['user_id']], ['uc'], 'uc.user_id is output column user_id'),
+        ]);
+      });
+    });
+
     test('describePlan prints one line per source table', async () => {
       expect(describePlan(await explain(SEED_JOIN))).toBe(
         [
