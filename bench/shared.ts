@@ -1,0 +1,249 @@
+/**
+ * Benchmarks of @tablecache/shared-memory: one table in a SharedArrayBuffer, owned by the main
+ * thread and read by worker threads, against what a user would do instead, every baseline run
+ * in the same run on the same data. Prints one table of ratios, like bench/run.ts.
+ *
+ *   pnpm bench:shared             # 1,000,000 joined rows
+ *   pnpm bench:shared --quick     # 100,000 rows, shorter measurements
+ *   pnpm bench:shared --rows N
+ *
+ * Postgres: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres). Reads take
+ * random keys spread over the whole table (a precomputed array of 2^20 seeded keys), never a
+ * small hot set.
+ */
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { Worker } from 'node:worker_threads';
+import { CachedTable } from '@tablecache/core';
+import { installTriggers, PgNotifyFeed, PostgresAccess, uninstallTriggers } from '@tablecache/postgres';
+import { SharedMemoryStorageTable } from '@tablecache/shared-memory';
+import pg from 'pg';
+import type { SharedWorkerAnswer, SharedWorkerData, SharedWorkerJob } from './shared.worker.js';
+import type { RssConfiguration } from './shared-rss.js';
+import { createData, JOIN, SCHEMA, type User, userIndexes, usersTable } from './suite/fixture.js';
+import { collect, opsPerSecond, percentile, randomKeys } from './suite/measure.js';
+import { mb, ms, printTable, type Row, rate, times } from './suite/report.js';
+import { typescriptWorker } from './suite/worker.js';
+
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const rowsArg = argv.indexOf('--rows');
+const N = rowsArg >= 0 ? Number(argv[rowsArg + 1]) : quick ? 100_000 : 1_000_000;
+const MEASURE_MS = quick ? 300 : 1500;
+const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const rows: Row[] = [];
+const progress = (text: string) => process.stderr.write(`… ${text}\n`);
+const access = new PostgresAccess({ connectionString: databaseUrl });
+const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+
+progress(`creating ${N.toLocaleString('en')} users`);
+await createData(access, N);
+
+// Total memory, each configuration in a fresh process of its own (an owner and 4 workers), less
+// the same process with 4 idle workers: what holding the table costs, all threads included.
+progress('memory of an owner and 4 workers, one process per configuration');
+const execFileAsync = promisify(execFile);
+async function rssOf(configuration: RssConfiguration): Promise<{ rss: number; reads: number }> {
+  const script = fileURLToPath(new URL('./shared-rss.ts', import.meta.url));
+  const { stdout } = await execFileAsync(process.execPath, [...process.execArgv, script, configuration, String(N)], {
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!);
+}
+const idleRss = (await rssOf('idle')).rss;
+const localRss = (await rssOf('local')).rss - idleRss;
+const perWorkerRss = (await rssOf('local-per-worker')).rss - idleRss;
+const sharedRun = await rssOf('shared');
+const sharedRss = sharedRun.rss - idleRss;
+rows.push({
+  scenario: `owner + 4 reader workers (${sharedRun.reads.toLocaleString('en')} random peeks each): total RSS`,
+  ours: mb(sharedRss),
+  baseline: `${mb(localRss)} (one process with LocalStorageTable, 4 idle workers)`,
+  ratio: times(sharedRss / localRss),
+  target: '≤ 1.3×',
+  met: sharedRss / localRss <= 1.3,
+});
+rows.push({
+  scenario: 'owner + 4 reader workers: total RSS, against a copy per worker',
+  ours: mb(sharedRss),
+  baseline: `${mb(perWorkerRss)} (4 workers each loading LocalStorageTable)`,
+  ratio: times(sharedRss / perWorkerRss),
+  target: '(for reference)',
+  met: true,
+});
+
+// Load: the shared table against the same query through pg into an array.
+collect();
+let heapBefore = process.memoryUsage().heapUsed;
+let started = performance.now();
+let baselineRows: User[] | undefined = (await pool.query<User>(JOIN)).rows;
+const baselineLoadMs = performance.now() - started;
+collect();
+const baselineHeap = process.memoryUsage().heapUsed - heapBefore;
+heapBefore = process.memoryUsage().heapUsed;
+progress('loading the shared table');
+const indexes = userIndexes();
+const storage = new SharedMemoryStorageTable(indexes, { name: 'users' });
+const users = new CachedTable(indexes, access, storage);
+started = performance.now();
+await users.load({ index: 'primaryKey', all: true });
+const loadMs = performance.now() - started;
+collect();
+const ourHeap = process.memoryUsage().heapUsed - heapBefore;
+const memory = storage.memory;
+const ourBytes = ourHeap + memory.usedBytes;
+if (baselineRows.length !== N) throw new Error(`pg returned ${baselineRows.length} rows, not ${N}`);
+baselineRows = undefined;
+collect();
+rows.push({
+  scenario: `load ${N.toLocaleString('en')} joined rows into shared storage: time`,
+  ours: ms(loadMs),
+  baseline: `${ms(baselineLoadMs)} (pg into an array)`,
+  ratio: times(loadMs / baselineLoadMs),
+  target: '≤ 1.3× the time',
+  met: loadMs / baselineLoadMs <= 1.3,
+});
+rows.push({
+  scenario: 'load: heap + shared bytes per row',
+  ours: `${Math.round(ourBytes / N)} B/row (heap ${mb(ourHeap)} + shared ${mb(memory.usedBytes)} used of ${mb(memory.reservedBytes)} reserved)`,
+  baseline: `${Math.round(baselineHeap / N)} B/row (heap of pg's rows array)`,
+  ratio: times(ourBytes / baselineHeap),
+  target: '≤ 0.4×',
+  met: ourBytes / baselineHeap <= 0.4,
+});
+
+// Workers reading the shared table. Each job answers with one message.
+const data: SharedWorkerData = { handle: storage.handle(), rows: N, databaseUrl };
+function startWorker(): Worker {
+  return typescriptWorker(new URL('./shared.worker.ts', import.meta.url), { workerData: data });
+}
+async function ask<A extends SharedWorkerAnswer>(worker: Worker, job: SharedWorkerJob): Promise<A> {
+  const answered = once(worker, 'message') as Promise<[A]>;
+  worker.postMessage(job);
+  return (await answered)[0];
+}
+const workers = [startWorker(), startWorker()];
+const [first, second] = workers as [Worker, Worker];
+const at = (delayMs: number) => performance.timeOrigin + performance.now() + delayMs;
+
+// Synchronous reads: a worker's peek against the owner's table over LocalStorageTable on the
+// main thread (loaded for this, then closed).
+progress('peek');
+const local = usersTable(access);
+await local.load({ index: 'primaryKey', all: true });
+const keys = randomKeys(N);
+const MASK = keys.length - 1;
+const localPeek = opsPerSecond((i) => local.peek(keys[i & MASK]!), MEASURE_MS);
+await local.close();
+collect();
+for (const decodedCache of [true, false]) {
+  const { opsPerSecond: workerPeek } = await ask<{ opsPerSecond: number }>(first, {
+    job: 'peek',
+    decodedCache,
+    ms: MEASURE_MS,
+    startAt: 0,
+  });
+  rows.push({
+    scenario: `peek in a worker, random keys, decodedCache ${decodedCache}`,
+    ours: rate(workerPeek),
+    baseline: `${rate(localPeek)} (LocalStorageTable table.peek, main thread)`,
+    ratio: times(workerPeek / localPeek),
+    target: '≥ 0.3×',
+    met: workerPeek / localPeek >= 0.3,
+  });
+}
+
+progress('getFirstRecord');
+for (const decodedCache of [true, false]) {
+  const answer = await ask<{ getFirstRecord: number; mapGet: number }>(first, { job: 'getFirstRecord', decodedCache, ms: MEASURE_MS });
+  rows.push({
+    scenario: `getFirstRecord in a worker, random keys, decodedCache ${decodedCache}`,
+    ours: rate(answer.getFirstRecord),
+    baseline: `${rate(answer.mapGet)} (await of map.get in that worker)`,
+    ratio: times(answer.getFirstRecord / answer.mapGet),
+    target: '≥ 0.3×',
+    met: answer.getFirstRecord / answer.mapGet >= 0.3,
+  });
+}
+collect();
+
+// Scaling: the same reads in one worker, then in two at once (the main thread idle meanwhile).
+progress('1 and 2 workers reading');
+const alone = (await ask<{ opsPerSecond: number }>(first, { job: 'peek', decodedCache: true, ms: MEASURE_MS, startAt: at(200) }))
+  .opsPerSecond;
+const together = await Promise.all(
+  [first, second].map((worker) =>
+    ask<{ opsPerSecond: number }>(worker, { job: 'peek', decodedCache: true, ms: MEASURE_MS, startAt: at(200) }),
+  ),
+);
+const aggregate = together.reduce((sum, answer) => sum + answer.opsPerSecond, 0);
+rows.push({
+  scenario: '2 workers reading (peek, random keys): aggregate',
+  ours: `${rate(aggregate)} (${together.map((answer) => rate(answer.opsPerSecond)).join(' + ')})`,
+  baseline: `${rate(alone)} (1 worker reading)`,
+  ratio: times(aggregate / alone),
+  target: '≥ 1.6× the reads/s',
+  met: aggregate / alone >= 1.6,
+});
+await second.terminate();
+
+// Propagation through NOTIFY, eager refresh: commit → visible on the owner (polling its table),
+// and commit → visible in a worker (polling reader.peek, reporting when it saw the value).
+progress('propagation');
+await installTriggers(access, { tables: [`${SCHEMA}.users`], channel: 'tablecache_bench' });
+const feed = new PgNotifyFeed({ connectionString: databaseUrl }, { channel: 'tablecache_bench' });
+await users.watch(feed, {
+  tables: { [`${SCHEMA}.users`]: (change) => [{ index: 'primaryKey', keys: [(change.new ?? change.old)!.user_id as number] }] },
+  refresh: 'eager',
+});
+await users.sync();
+await ask(first, { job: 'follow' });
+const perSecond = 1000;
+const count = quick ? perSecond : perSecond * 3;
+const ownerLatencies: number[] = [];
+const workerLatencies: number[] = [];
+const interval = 1000 / perSecond;
+const began = performance.now();
+for (let i = 0; i < count; i++) {
+  const wait = began + i * interval - performance.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  const id = keys[i & MASK]!;
+  const value = `changed ${i}`;
+  await pool.query(`UPDATE ${SCHEMA}.users SET name = $1 WHERE user_id = $2`, [value, id]);
+  const committed = performance.now();
+  const committedAt = performance.timeOrigin + committed;
+  const seen = once(first, 'message') as Promise<[{ seenAt: number }]>;
+  first.postMessage({ id, value });
+  while (users.peek(id)?.name !== value) await new Promise((resolve) => setImmediate(resolve));
+  ownerLatencies.push(performance.now() - committed);
+  workerLatencies.push((await seen)[0].seenAt - committedAt);
+}
+ownerLatencies.sort((a, b) => a - b);
+workerLatencies.sort((a, b) => a - b);
+const ownerP99 = percentile(ownerLatencies, 0.99);
+const workerP99 = percentile(workerLatencies, 0.99);
+rows.push({
+  scenario: `propagation to a worker, eager, ${perSecond} changes/s`,
+  ours: `p50 ${ms(percentile(workerLatencies, 0.5))}, p99 ${ms(workerP99)}`,
+  baseline: `p50 ${ms(percentile(ownerLatencies, 0.5))}, p99 ${ms(ownerP99)} (commit → visible on the owner)`,
+  ratio: `p99 ${workerP99 >= ownerP99 ? '+' : '−'}${ms(Math.abs(workerP99 - ownerP99))}`,
+  target: "p99 ≤ the owner's p99 + 1 ms",
+  met: workerP99 <= ownerP99 + 1,
+});
+
+await first.terminate();
+await users.close();
+await feed.close();
+await uninstallTriggers(access, { channel: 'tablecache_bench' });
+await access.execute({ sql: `DROP SCHEMA ${SCHEMA} CASCADE` });
+await access.close();
+await pool.end();
+
+console.log(
+  `\ntablecache shared-memory benchmarks, ${N.toLocaleString('en')} rows${quick ? ' (--quick)' : ''}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`,
+);
+printTable(rows);
