@@ -51,6 +51,13 @@ export { assertKey, compareKeys, type HashKey, hashKey, type Key, type KeyPart, 
 export { consoleLogger, describeError, isLogger, type Logger, RateLimitedLogger } from './logging/logger.js';
 export type { Query, RawQuery } from './query/query.js';
 export {
+  isSharedStorageTable,
+  type PublishedSlot,
+  type PublishedTableState,
+  type SharedStorageTable,
+  type TableOwner,
+} from './storage/shared-storage.js';
+export {
   PRIMARY_KEY_INDEX,
   type ScratchSpace,
   type StorageIndexDefinition,
@@ -58,6 +65,14 @@ export {
   type StorageRecordsSpec,
   type StorageTable,
 } from './storage/storage-table.js';
-export { CachedTable, type CachedTableOptions, type CachedTableStats } from './table/cached-table.js';
+export {
+  CachedTable,
+  type CachedTableOptions,
+  type CachedTableStats,
+  type CachedTableStatus,
+  type CallOptions,
+} from './table/cached-table.js';
+export { type InvalidationSnapshot, invalidatedBy } from './table/invalidation-set.js';
+export type { RangeMarksData } from './table/range-marks.js';
 export type { TableMapping, Unwatch, WatchOptions } from './table/table-watcher.js';
 export { isTimeout, waitFor } from './table/waits.js';

@@ -63,6 +63,12 @@ export interface Indexes<R, S extends IndexSpec, K extends Key = Key> extends St
   coalesce?(specs: readonly S[]): S[];
   /** Specs that together describe everything loaded; refreshing them refreshes the table. */
   loadedSpecs(): readonly S[];
+  /**
+   * Optional: makes what another copy of these indexes' `loadedSpecs()` returned the coverage,
+   * loading and expiring nothing. A reader on another thread follows the owner's coverage this
+   * way (coverage crosses threads as data, the specs); indexes without it cannot be read there.
+   */
+  restoreCoverage?(loaded: readonly S[]): void;
   /** Plans the move from the current coverage to `spec`'s; nothing changes until `commit`. */
   prepareAdjustment(spec: S): Adjustment<R>;
 }

@@ -282,6 +282,19 @@ export class NamedIndexes<
     }
   }
 
+  /** The coverage `loadedSpecs()` described (on another copy of these indexes): nothing, or one spec. */
+  restoreCoverage(loaded: readonly NamedIndexesSpec<K, H, G, A>[]): void {
+    if (!Array.isArray(loaded) || loaded.length > 1)
+      throw new MalformedSpecError(loaded, 'a coverage of these indexes is none or one spec');
+    const [spec] = loaded;
+    if (spec === undefined) {
+      this.#coverage = { kind: 'none' };
+      return;
+    }
+    this.validateSpec(spec);
+    this.#coverage = this.#coverageOf(spec);
+  }
+
   prepareAdjustment(spec: NamedIndexesSpec<K, H, G, A>): Adjustment<R> {
     const next = this.#coverageOf(spec);
     const commit = () => {

@@ -17,6 +17,7 @@ import type { Indexes, IndexSpec, PrimaryKeysSpec } from '../indexes/indexes.js'
 import { assertKey, type HashKey, hashKey, isPlainKey, type Key } from '../key/key.js';
 import { consoleLogger, describeError, isLogger, type Logger } from '../logging/logger.js';
 import type { Query } from '../query/query.js';
+import { isSharedStorageTable, type PublishedSlot, type PublishedTableState, type SharedStorageTable } from '../storage/shared-storage.js';
 import {
   PRIMARY_KEY_INDEX,
   type ScratchSpace,
@@ -106,6 +107,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   readonly #indexes: Indexes<R, S, K>;
   readonly #db: DbAccess;
   readonly #storage: StorageTable<R>;
+  /** The storage again when readers on other threads read it: every change is published to them. */
+  readonly #shared: SharedStorageTable<R> | undefined;
+  readonly #stopServing: (() => void) | undefined;
   readonly #maxKeysPerQuery: number;
   readonly #logger: Logger;
   readonly #syncTimeoutMs: number;
@@ -158,6 +162,14 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#syncTimeoutMs = syncTimeoutMs;
     this.#storageIndexes = Object.entries(indexes.storageIndexes);
     this.#pending = this.#newInvalidationSet();
+    this.#shared = isSharedStorageTable(storage) ? storage : undefined;
+    this.#publish('status', 'coverage', 'validity');
+    this.#stopServing = this.#shared?.serve({
+      name: this.name,
+      getRecords: (spec, options) => this.getRecords(spec as S, options),
+      getFirstRecord: (spec, options) => this.getFirstRecord(spec as S, options),
+      sync: (options) => this.sync(options),
+    });
   }
 
   get stats(): CachedTableStats {
@@ -185,6 +197,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     if (this.#loadState === 'loading' || this.#loadState === 'loaded') throw new AlreadyLoadedError(this.name);
     if (this.#loadState === 'failed') this.#loadedSignal = new Signal();
     this.#loadState = 'loading';
+    this.#publish('status');
     const loaded = this.#loadedSignal;
     this.#loading = this.#writer.run(async () => {
       const readsStart = this.#generation;
@@ -195,13 +208,22 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         // (reads wait for it), and a scratch copy would double the peak memory of a load.
         for (const query of adjustment.load) await this.#putRows(this.#storage, query, 'load', () => true, check, signal);
         this.#assertOpen();
-        adjustment.commit();
-        this.#markStaleArrivals(readsStart);
-        this.#loadState = 'loaded';
+        this.#commit(
+          () => {
+            adjustment.commit();
+            this.#markStaleArrivals(readsStart);
+            this.#loadState = 'loaded';
+          },
+          'status',
+          'coverage',
+          'validity',
+        );
         loaded.resolve();
       } catch (error) {
-        this.#storage.clear();
-        this.#loadState = 'failed';
+        this.#commit(() => {
+          this.#storage.clear();
+          this.#loadState = 'failed';
+        }, 'status');
         loaded.reject(error);
         throw error;
       }
@@ -354,6 +376,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       if (isPrimaryKeysSpec(spec)) pending.reloadPrimaryKeys(spec.keys, generation);
       else pending.reloadSpec(spec as S, this.#indexes.storageRecordsSpec(spec), generation);
     }
+    this.#publish('validity');
   }
 
   /** Refreshes everything invalid now, in as few queries as the invalidations allow. */
@@ -446,9 +469,15 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       const check = duplicateCheck(adjustment.load.length);
       for (const query of adjustment.load) await this.#putRows(scratch, query, 'adjust', () => true, check);
       this.#assertOpen();
-      scratch.commit();
-      adjustment.commit();
-      this.#markStaleArrivals(readsStart);
+      this.#commit(
+        () => {
+          scratch.commit();
+          adjustment.commit();
+          this.#markStaleArrivals(readsStart);
+        },
+        'coverage',
+        'validity',
+      );
     });
     await this.#untilClosed(adjusting);
   }
@@ -459,7 +488,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#closed = true;
     for (const watcher of this.#watchers) watcher.close();
     this.#watchers.clear();
-    this.#storage.clear();
+    this.#commit(() => this.#storage.clear(), 'status');
+    this.#stopServing?.();
     const closed = new TableClosedError(this.name);
     this.#loadedSignal.reject(closed);
     for (const reject of this.#closeWaiters) reject(closed);
@@ -492,6 +522,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   #invalidateEverything(): void {
     if (this.#closed || this.#loadState === 'idle' || this.#loadState === 'failed') return;
     this.#pending.markEverything(++this.#generation);
+    this.#publish('validity');
   }
 
   /**
@@ -508,6 +539,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       this.#distrustedBy.add(watcher);
       this.#invalidateEverything();
     }
+    this.#publish('status');
   }
 
   /**
@@ -590,12 +622,17 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         for (const query of queries) await this.#putRows(scratch, query, 'refresh', covered, 'each-query');
       }
       this.#assertOpen();
-      scratch.commit();
-      this.#markStaleArrivals(readsStart);
+      this.#commit(() => {
+        scratch.commit();
+        this.#inFlight = undefined; // committed: what readers must wait for is what is pending now
+        this.#markStaleArrivals(readsStart);
+      }, 'validity');
     } catch (error) {
       // Nothing was committed: the batch is pending again, with whatever arrived meanwhile.
       batch.absorb(this.#pending);
       this.#pending = batch;
+      this.#inFlight = undefined;
+      this.#publish('validity');
       throw error;
     } finally {
       this.#stats.refreshQueries += this.#stats.queries - queriesBefore;
@@ -754,6 +791,42 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
 
   #assertOpen(): void {
     if (this.#closed) throw new TableClosedError(this.name);
+  }
+
+  /**
+   * Makes a change that readers on other threads must see whole (records with the coverage and
+   * validity they belong to), and publishes the slots of state it changes in the same step.
+   */
+  #commit(change: () => void, ...slots: PublishedSlot[]): void {
+    const shared = this.#shared;
+    if (shared === undefined) change();
+    else
+      shared.atomically(() => {
+        change();
+        this.#publish(...slots);
+      });
+  }
+
+  /** Publishes slots of the table's state to readers on other threads (none: nothing to do). */
+  #publish(...slots: PublishedSlot[]): void {
+    const shared = this.#shared;
+    if (shared === undefined) return;
+    shared.atomically(() => {
+      for (const slot of slots) {
+        if (slot === 'status') shared.publish(slot, this.#publishedStatus());
+        else if (slot === 'coverage') shared.publish(slot, this.#indexes.loadedSpecs());
+        else shared.publish(slot, this.#publishedValidity());
+      }
+    });
+  }
+
+  #publishedStatus(): PublishedTableState['status'] {
+    return { load: this.#closed ? 'closed' : this.#loadState, trusted: this.#distrustedBy.size === 0 };
+  }
+
+  #publishedValidity(): PublishedTableState['validity'] {
+    const inFlight = this.#inFlight;
+    return inFlight === undefined ? [this.#pending.snapshot()] : [this.#pending.snapshot(), inFlight.snapshot()];
   }
 }
 

@@ -1,6 +1,23 @@
 import { type HashKey, hashKey, type Key } from '../key/key.js';
 import { PRIMARY_KEY_INDEX, type StorageRecordsSpec } from '../storage/storage-table.js';
-import { RangeMarks } from './range-marks.js';
+import { RangeMarks, type RangeMarksData } from './range-marks.js';
+
+/**
+ * What an `InvalidationSet` marks, as plain data another thread can receive: enough to answer
+ * `intersects`, without generations (a reader elsewhere treats every mark as applying to it) and
+ * without what a refresh must reload.
+ */
+export interface InvalidationSnapshot {
+  readonly everything: boolean;
+  /** Indexes a pending reload goes through: reads through the other indexes must wait for it. */
+  readonly reloadIndexes: readonly string[];
+  /** Hash keys marked, by index. */
+  readonly keys: readonly (readonly [string, readonly HashKey[]])[];
+  readonly ranges: readonly (readonly [string, RangeMarksData])[];
+}
+
+/** Past this many marks a snapshot says "everything": a reader's check stays cheap, and waiting for more is never wrong. */
+const MAX_SNAPSHOT_MARKS = 10_000;
 
 /**
  * Invalidations that have not been refreshed yet, and what a refresh must do about them.
@@ -108,6 +125,35 @@ export class InvalidationSet<R, S> {
     return false;
   }
 
+  /** The marks as data (see `InvalidationSnapshot`); past `MAX_SNAPSHOT_MARKS` marks, everything. */
+  snapshot(): InvalidationSnapshot {
+    let marks = 0;
+    for (const keys of this.#marks.values()) marks += keys.size;
+    for (const ranges of this.#rangeMarks.values()) marks += ranges.size;
+    if (this.everything !== undefined || marks > MAX_SNAPSHOT_MARKS) return EVERYTHING;
+    return {
+      everything: false,
+      reloadIndexes: [...this.#reloadIndexes.keys()],
+      keys: [...this.#marks].map(([index, keys]) => [index, [...keys.keys()]] as const),
+      ranges: [...this.#rangeMarks].map(([index, ranges]) => [index, ranges.toData()] as const),
+    };
+  }
+
+  /** A set marking what the snapshots mark, every mark at generation 0 (older than any read). */
+  static fromSnapshots<R, S>(snapshots: readonly InvalidationSnapshot[], rangeIndexes: ReadonlySet<string>): InvalidationSet<R, S> {
+    const set = new InvalidationSet<R, S>(rangeIndexes);
+    for (const snapshot of snapshots) {
+      if (snapshot.everything) set.markEverything(0);
+      for (const index of snapshot.reloadIndexes) set.#reloadThrough(index, 0);
+      for (const [index, keys] of snapshot.keys) for (const key of keys) set.#markHashed(index, key, 0);
+      for (const [index, data] of snapshot.ranges) {
+        set.#rangeMarksOf(index).absorb(RangeMarks.fromData(data));
+        set.#touch(0);
+      }
+    }
+    return set;
+  }
+
   /** Adds everything `other` holds (a failed refresh puts its batch back this way). */
   absorb(other: InvalidationSet<R, S>): void {
     if (other.everything !== undefined) this.markEverything(other.everything);
@@ -172,3 +218,21 @@ export class InvalidationSet<R, S> {
     if (this.#oldest === undefined || generation < this.#oldest) this.#oldest = generation;
   }
 }
+
+/**
+ * Whether a read of `where` must wait, by the marks of these snapshots: the test a reader on
+ * another thread makes before serving memory (`rangeIndexes`: the storage layout's range
+ * indexes). Undefined when they mark nothing, so the common case costs no call.
+ */
+export function invalidatedBy<R>(
+  snapshots: readonly InvalidationSnapshot[],
+  rangeIndexes: ReadonlySet<string>,
+): ((where: StorageRecordsSpec<R>) => boolean) | undefined {
+  const marksNothing = (snapshot: InvalidationSnapshot) =>
+    !snapshot.everything && snapshot.keys.length === 0 && snapshot.ranges.length === 0 && snapshot.reloadIndexes.length === 0;
+  if (snapshots.every(marksNothing)) return undefined;
+  const set = InvalidationSet.fromSnapshots<R, never>(snapshots, rangeIndexes);
+  return (where) => set.intersects(where, 0);
+}
+
+const EVERYTHING: InvalidationSnapshot = { everything: true, reloadIndexes: [], keys: [], ranges: [] };

@@ -1,5 +1,11 @@
-import { type Interval, mergeIntervals } from '../interval/interval.js';
+import { Interval, mergeIntervals } from '../interval/interval.js';
 import { compareKeys, type Key } from '../key/key.js';
+
+/** What `RangeMarks.toData` gives: plain values another thread can receive. */
+export interface RangeMarksData {
+  readonly points: readonly Key[];
+  readonly intervals: readonly (readonly [Key, Key])[];
+}
 
 /**
  * What is invalid on one range index: scores of stale records (points) and intervals to reload.
@@ -26,6 +32,23 @@ export class RangeMarks {
   absorb(other: RangeMarks): void {
     for (const point of other.#points) this.addPoint(point);
     for (const interval of other.#intervals) this.addInterval(interval);
+  }
+
+  /** How many points and intervals are marked (a snapshot's size). */
+  get size(): number {
+    return this.#points.length + this.#intervals.length;
+  }
+
+  /** The marks as data: points, and intervals as `[ge, lt]` pairs. */
+  toData(): RangeMarksData {
+    return { points: [...this.#points], intervals: this.#intervals.map((interval) => [interval.ge, interval.lt] as const) };
+  }
+
+  static fromData(data: RangeMarksData): RangeMarks {
+    const marks = new RangeMarks();
+    for (const point of data.points) marks.addPoint(point);
+    for (const [ge, lt] of data.intervals) marks.addInterval(new Interval(ge, lt));
+    return marks;
   }
 
   intersects(interval: Interval): boolean {
