@@ -11,6 +11,7 @@
  *   GET  /users/:id          the user as JSON; 404 when absent, 400 for an id that is not a number
  *   GET  /users/:id?sync=1   the same, after every change committed before the request is visible
  *   POST /sync               waits (in a worker) until every change committed before it is visible
+ *   GET  /health             200 when the table is loaded and memory is served, else 503
  *
  * PGlite runs in one thread: the main thread holds it, the workers never touch the database, so
  * the service works on it as on a server. SIGTERM or SIGINT shuts it down gracefully.

@@ -57,7 +57,10 @@ function json(value: unknown): string {
 
 const answer = (status: number, body: unknown): WorkerPoolAnswer => ({ status, body: json(body), thread: threadId });
 
-/** Answers one request: `GET /users/:id` (`?sync=1` waits for the owner's sync first) and `POST /sync`. */
+/**
+ * Answers one request: `GET /users/:id` (`?sync=1` waits for the owner's sync first), `POST /sync`
+ * and `GET /health`.
+ */
 export default async function handle(task: WorkerPoolTask): Promise<WorkerPoolAnswer> {
   const url = new URL(task.url, 'http://localhost');
   try {
@@ -65,6 +68,11 @@ export default async function handle(task: WorkerPoolTask): Promise<WorkerPoolAn
       if (task.method !== 'POST') return answer(405, { error: 'use POST /sync' });
       await (await users()).sync({ timeoutMs: SYNC_TIMEOUT_MS });
       return answer(200, { synced: true });
+    }
+    if (url.pathname === '/health') {
+      // Ready when the owner's table is loaded and memory may be served (its feed live, it answers).
+      const { status } = await users();
+      return answer(status.load === 'loaded' && status.servesMemory ? 200 : 503, status);
     }
     const match = /^\/users\/([^/]*)$/.exec(url.pathname);
     if (match === null) return answer(404, { error: `no route for ${url.pathname}` });
