@@ -13,6 +13,8 @@ export interface PublishedTableState {
   readonly coverage: readonly unknown[];
   /** What waits for a refresh: the pending invalidations and those being refreshed. */
   readonly validity: readonly InvalidationSnapshot[];
+  /** The type of each index's keys, learned from the records (a key of another type is refused, as by the table). */
+  readonly keyTypes: readonly (readonly [string, string])[];
 }
 
 export type PublishedSlot = keyof PublishedTableState;

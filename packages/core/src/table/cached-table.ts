@@ -2,8 +2,6 @@ import type { ChangeFeed, WaitOptions } from '../change-feed/change-feed.js';
 import type { DbAccess } from '../db-access/db-access.js';
 import {
   AlreadyLoadedError,
-  DatabaseError,
-  DuplicateKeyError,
   FeedDisconnectedError,
   InvalidOptionsError,
   MalformedSpecError,
@@ -11,23 +9,18 @@ import {
   RecordNotFoundError,
   SyncTimeoutError,
   TableClosedError,
-  TablecacheError,
 } from '../errors/errors.js';
 import type { Indexes, IndexSpec, PrimaryKeysSpec } from '../indexes/indexes.js';
-import { assertKey, type HashKey, hashKey, isPlainKey, type Key } from '../key/key.js';
-import { consoleLogger, describeError, isLogger, type Logger } from '../logging/logger.js';
+import { assertKey, isPlainKey, type Key } from '../key/key.js';
+import { consoleLogger, isLogger, type Logger } from '../logging/logger.js';
 import type { Query } from '../query/query.js';
-import { isSharedStorageTable, type PublishedSlot, type PublishedTableState, type SharedStorageTable } from '../storage/shared-storage.js';
-import {
-  PRIMARY_KEY_INDEX,
-  type ScratchSpace,
-  type StorageIndexDefinition,
-  type StorageRecordsSpec,
-  type StorageTable,
-} from '../storage/storage-table.js';
-import { InvalidationSet } from './invalidation-set.js';
+import { PRIMARY_KEY_INDEX, type StorageRecordsSpec, type StorageTable } from '../storage/storage-table.js';
+import { InvalidationBooks, isPrimaryKeysSpec, primaryKeysWhere } from './invalidation-books.js';
 import { KeyTypes } from './key-types.js';
+import { RefreshEngine } from './refresh-engine.js';
 import { SerialQueue } from './serial-queue.js';
+import { SharedStatePublisher } from './shared-state-publisher.js';
+import { TableQueries } from './table-queries.js';
 import { TableWatcher, type Unwatch, type WatchOptions } from './table-watcher.js';
 import { abortableItems, isTimeout, Signal, waitFor } from './waits.js';
 
@@ -83,19 +76,10 @@ type ReadPlan<R> = { readonly from: 'storage'; readonly spec: StorageRecordsSpec
 type ReadPiece<R> = { readonly records: R[] } | { readonly query: Query<R> };
 
 /**
- * How the rows of a write are checked for a primary key the database repeated. A write of one
- * query: a key its storage or scratch space already holds (`put` says so) came twice. A write of
- * several: each query's keys apart, since a row may move between two queries' snapshots and
- * rightly come back twice.
- */
-type DuplicateCheck = 'whole-write' | 'each-query';
-
-function duplicateCheck(queries: number): DuplicateCheck {
-  return queries === 1 ? 'whole-write' : 'each-query';
-}
-
-/**
- * A database query mirrored into storage, read through indexes, kept correct by invalidation.
+ * A database query mirrored into storage, read through indexes, kept correct by invalidation:
+ * a facade over the read path (here), the invalidation books (`InvalidationBooks`), the writes
+ * (`RefreshEngine`), the watchers (`TableWatcher`) and what readers on other threads are told
+ * (`SharedStatePublisher`).
  *
  * Writes to storage (load, refresh, adjust) run one at a time through a queue; a refresh or an
  * adjust writes to a scratch space and commits in one synchronous step, so a read sees the state
@@ -107,18 +91,16 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   readonly #indexes: Indexes<R, S, K>;
   readonly #db: DbAccess;
   readonly #storage: StorageTable<R>;
-  /** The storage again when readers on other threads read it: every change is published to them. */
-  readonly #shared: SharedStorageTable<R> | undefined;
-  readonly #stopServing: (() => void) | undefined;
-  readonly #maxKeysPerQuery: number;
   readonly #logger: Logger;
   readonly #syncTimeoutMs: number;
   readonly #writer = new SerialQueue();
-  readonly #storageIndexes: readonly (readonly [string, StorageIndexDefinition<R>])[];
   readonly #keyTypes = new KeyTypes();
-  /** A write learned key types that invalidations made before could not be checked against. */
-  #keyTypesLearned = false;
-  readonly #stats = { queries: 0, refreshes: 0, refreshQueries: 0, readsFromStorage: 0, readsFromDatabase: 0 };
+  readonly #queries: TableQueries<R>;
+  readonly #books: InvalidationBooks<R, S, K>;
+  readonly #engine: RefreshEngine<R, S, K>;
+  readonly #publisher: SharedStatePublisher<R>;
+  readonly #stopServing: (() => void) | undefined;
+  readonly #reads = { fromStorage: 0, fromDatabase: 0 };
 
   #loadState: LoadState = 'idle';
   #loading: Promise<void> | undefined;
@@ -131,11 +113,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    */
   readonly #closeWaiters = new Set<(error: unknown) => void>();
 
-  /** Incremented by every invalidation; a read waits only for invalidations up to its own. */
-  #generation = 0;
-  #pending: InvalidationSet<R, S>;
-  /** The batch the running refresh is working on, until it commits or fails. */
-  #inFlight: InvalidationSet<R, S> | undefined;
+  /** The refresh running now, until it commits or fails. */
   #running: Promise<void> | undefined;
   /** A refresh queued behind other writes; later callers join it rather than queue another. */
   #queuedRefresh: Promise<void> | undefined;
@@ -157,23 +135,44 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#db = db;
     this.#storage = storage;
     this.name = options.name ?? storage.name;
-    this.#maxKeysPerQuery = options.maxKeysPerQuery ?? 10_000;
     this.#logger = options.logger ?? consoleLogger;
     this.#syncTimeoutMs = syncTimeoutMs;
-    this.#storageIndexes = Object.entries(indexes.storageIndexes);
-    this.#pending = this.#newInvalidationSet();
-    this.#shared = isSharedStorageTable(storage) ? storage : undefined;
-    this.#publish('status', 'coverage', 'validity');
-    this.#stopServing = this.#shared?.serve({
+    this.#queries = new TableQueries(this.name, db);
+    this.#books = new InvalidationBooks({ name: this.name, indexes, storage, keyTypes: this.#keyTypes, logger: this.#logger });
+    this.#publisher = new SharedStatePublisher(storage, {
+      status: () => ({ load: this.#closed ? 'closed' : this.#loadState, trusted: this.#distrustedBy.size === 0 }),
+      coverage: () => indexes.loadedSpecs(),
+      validity: () => this.#books.snapshot(),
+      keyTypes: () => this.#keyTypes.toData(),
+    });
+    this.#engine = new RefreshEngine({
       name: this.name,
-      getRecords: (spec, options) => this.getRecords(spec as S, options),
-      getFirstRecord: (spec, options) => this.getFirstRecord(spec as S, options),
-      sync: (options) => this.sync(options),
+      indexes,
+      storage,
+      queries: this.#queries,
+      books: this.#books,
+      keyTypes: this.#keyTypes,
+      publisher: this.#publisher,
+      maxKeysPerQuery: options.maxKeysPerQuery ?? 10_000,
+      assertOpen: () => this.#assertOpen(),
+    });
+    this.#publisher.publish('status', 'coverage', 'validity', 'keyTypes');
+    this.#stopServing = this.#publisher.serve({
+      name: this.name,
+      getRecords: (spec, call) => this.getRecords(spec as S, call),
+      getFirstRecord: (spec, call) => this.getFirstRecord(spec as S, call),
+      sync: (call) => this.sync(call),
     });
   }
 
   get stats(): CachedTableStats {
-    return { ...this.#stats };
+    return {
+      queries: this.#queries.count,
+      refreshes: this.#engine.refreshes,
+      refreshQueries: this.#engine.refreshQueries,
+      readsFromStorage: this.#reads.fromStorage,
+      readsFromDatabase: this.#reads.fromDatabase,
+    };
   }
 
   get status(): CachedTableStatus {
@@ -181,7 +180,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       load: this.#closed ? 'closed' : this.#loadState,
       feed:
         this.#watchers.size === 0 ? 'unwatched' : this.#distrustedBy.size > 0 ? 'disconnected' : this.#graceBy.size > 0 ? 'grace' : 'live',
-      invalid: !this.#nothingInvalid(),
+      invalid: !this.#books.nothingInvalid,
     };
   }
 
@@ -197,30 +196,16 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     if (this.#loadState === 'loading' || this.#loadState === 'loaded') throw new AlreadyLoadedError(this.name);
     if (this.#loadState === 'failed') this.#loadedSignal = new Signal();
     this.#loadState = 'loading';
-    this.#publish('status');
+    this.#publisher.publish('status');
     const loaded = this.#loadedSignal;
     this.#loading = this.#writer.run(async () => {
-      const readsStart = this.#generation;
       try {
-        const adjustment = this.#indexes.prepareAdjustment(spec);
-        const check = duplicateCheck(adjustment.load.length);
-        // Straight into storage, not through a scratch space: nobody reads a loading table
-        // (reads wait for it), and a scratch copy would double the peak memory of a load.
-        for (const query of adjustment.load) await this.#putRows(this.#storage, query, 'load', () => true, check, signal);
-        this.#assertOpen();
-        this.#commit(
-          () => {
-            adjustment.commit();
-            this.#markStaleArrivals(readsStart);
-            this.#loadState = 'loaded';
-          },
-          'status',
-          'coverage',
-          'validity',
-        );
+        await this.#engine.load(spec, signal, () => {
+          this.#loadState = 'loaded';
+        });
         loaded.resolve();
       } catch (error) {
-        this.#commit(() => {
+        this.#publisher.commit(() => {
           this.#storage.clear();
           this.#loadState = 'failed';
         }, 'status');
@@ -253,7 +238,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     for (const piece of pieces) {
       // A loop, not push(...spread): a spread of more than about 100,000 records overflows the stack.
       if ('records' in piece) for (const record of piece.records) records.push(record);
-      else for await (const record of abortableItems(this.#query(piece.query, 'read'), signal)) records.push(record);
+      else for await (const record of abortableItems(this.#queries.records(piece.query, 'read'), signal)) records.push(record);
     }
     return records;
   }
@@ -286,8 +271,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const record = this.#storage.get(primaryKey);
     // Storage holds only covered records, so a stored one needs no coverage check, only validity.
     if (record === undefined) return undefined;
-    if (!this.#nothingInvalid() && !this.#isValidNow({ kind: 'keys', index: PRIMARY_KEY_INDEX, keys: [primaryKey] })) return undefined;
-    this.#stats.readsFromStorage++;
+    if (!this.#books.nothingInvalid && !this.#books.isValidNow({ kind: 'keys', index: PRIMARY_KEY_INDEX, keys: [primaryKey] }))
+      return undefined;
+    this.#reads.fromStorage++;
     return record;
   }
 
@@ -298,15 +284,16 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     if (isPrimaryKeysSpec<K>(spec) && spec.keys.length === 1) {
       const key = spec.keys[0] as K;
       this.#keyTypes.checkPrimaryKey(key);
-      if (!this.#nothingInvalid() && !this.#isValidNow({ kind: 'keys', index: PRIMARY_KEY_INDEX, keys: spec.keys })) return undefined;
-      this.#stats.readsFromStorage++;
+      if (!this.#books.nothingInvalid && !this.#books.isValidNow({ kind: 'keys', index: PRIMARY_KEY_INDEX, keys: spec.keys }))
+        return undefined;
+      this.#reads.fromStorage++;
       const record = this.#storage.get(key);
       return record === undefined ? [] : [record];
     }
     const where = this.#indexes.storageRecordsSpec(spec);
     this.#keyTypes.checkSpec(where);
-    if (!this.#nothingInvalid() && !this.#isValidNow(where)) return undefined;
-    this.#stats.readsFromStorage++;
+    if (!this.#books.nothingInvalid && !this.#books.isValidNow(where)) return undefined;
+    this.#reads.fromStorage++;
     return this.#storage.getRecords(where);
   }
 
@@ -317,7 +304,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const signal = options.signal;
     for (const piece of await this.#read(spec, signal)) {
       if ('records' in piece) yield* piece.records;
-      else yield* abortableItems(this.#query(piece.query, 'read'), signal);
+      else yield* abortableItems(this.#queries.records(piece.query, 'read'), signal);
     }
   }
 
@@ -334,7 +321,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       if ('records' in piece) {
         if (piece.records.length > 0) return piece.records[0] as R;
       } else {
-        for await (const record of abortableItems(this.#query(piece.query, 'read'), signal)) return record;
+        for await (const record of abortableItems(this.#queries.records(piece.query, 'read'), signal)) return record;
       }
     }
     throw new RecordNotFoundError(spec);
@@ -359,24 +346,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       }
     }
     if (this.#loadState === 'idle' || this.#loadState === 'failed') return; // nothing is cached
-    const generation = ++this.#generation;
-    const pending = this.#pending;
-    for (const spec of oldSpecs) {
-      const where = this.#indexes.storageRecordsSpec(spec);
-      if (where.kind === 'all' && where.filter === undefined) {
-        pending.markEverything(generation);
-        continue;
-      }
-      pending.markStaleSpec(where, generation);
-      for (const record of this.#storage.getRecords(where)) {
-        pending.markStaleRecord(this.#indexes.primaryKey(record), this.#indexKeys(record), generation);
-      }
-    }
-    for (const spec of newSpecs) {
-      if (isPrimaryKeysSpec(spec)) pending.reloadPrimaryKeys(spec.keys, generation);
-      else pending.reloadSpec(spec as S, this.#indexes.storageRecordsSpec(spec), generation);
-    }
-    this.#publish('validity');
+    this.#books.invalidate(oldSpecs, newSpecs);
+    this.#publisher.publish('validity');
   }
 
   /** Refreshes everything invalid now, in as few queries as the invalidations allow. */
@@ -384,8 +355,12 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     if (this.#closed) return Promise.reject(new TableClosedError(this.name));
     this.#queuedRefresh ??= this.#writer.run(() => {
       this.#queuedRefresh = undefined;
-      this.#running = this.#refresh();
-      return this.#running;
+      if (this.#closed) return Promise.resolve();
+      const running = this.#engine.refresh().finally(() => {
+        this.#running = undefined;
+      });
+      this.#running = running;
+      return running;
     });
     return this.#untilClosed(this.#queuedRefresh);
   }
@@ -461,24 +436,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#indexes.validateSpec(spec);
     if (this.#loadState === 'loading') await this.#untilClosed(this.#loading?.catch(() => undefined) ?? Promise.resolve());
     if (this.#loadState !== 'loaded') throw new NotLoadedError(this.name);
-    const adjusting = this.#writer.run(async () => {
-      const readsStart = this.#generation;
-      const adjustment = this.#indexes.prepareAdjustment(spec);
-      const scratch = this.#storage.scratch();
-      if (adjustment.expire !== undefined) this.#expire(scratch, adjustment.expire);
-      const check = duplicateCheck(adjustment.load.length);
-      for (const query of adjustment.load) await this.#putRows(scratch, query, 'adjust', () => true, check);
-      this.#assertOpen();
-      this.#commit(
-        () => {
-          scratch.commit();
-          adjustment.commit();
-          this.#markStaleArrivals(readsStart);
-        },
-        'coverage',
-        'validity',
-      );
-    });
+    const adjusting = this.#writer.run(() => this.#engine.adjust(spec));
     await this.#untilClosed(adjusting);
   }
 
@@ -488,7 +446,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#closed = true;
     for (const watcher of this.#watchers) watcher.close();
     this.#watchers.clear();
-    this.#commit(() => this.#storage.clear(), 'status');
+    this.#publisher.commit(() => this.#storage.clear(), 'status');
     this.#stopServing?.();
     const closed = new TableClosedError(this.name);
     this.#loadedSignal.reject(closed);
@@ -514,15 +472,10 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     });
   }
 
-  #newInvalidationSet(): InvalidationSet<R, S> {
-    const ranges = this.#storageIndexes.filter(([, definition]) => definition.kind === 'range');
-    return new InvalidationSet(new Set(ranges.map(([name]) => name)));
-  }
-
   #invalidateEverything(): void {
     if (this.#closed || this.#loadState === 'idle' || this.#loadState === 'failed') return;
-    this.#pending.markEverything(++this.#generation);
-    this.#publish('validity');
+    this.#books.invalidateEverything();
+    this.#publisher.publish('validity');
   }
 
   /**
@@ -539,7 +492,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       this.#distrustedBy.add(watcher);
       this.#invalidateEverything();
     }
-    this.#publish('status');
+    this.#publisher.publish('status');
   }
 
   /**
@@ -548,7 +501,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * touch; coverage is asked again after every wait, since an adjust may have moved it.
    */
   async #plan<T>(spec: S | PrimaryKeysSpec<K>, signal: AbortSignal | undefined, take: (plans: readonly ReadPlan<R>[]) => T): Promise<T> {
-    const generation = this.#generation;
+    const generation = this.#books.generation;
     signal?.throwIfAborted(); // a caller that gave up starts no refresh
     if (this.#loadState === 'loading')
       await waitFor(this.#untilClosed(this.#loading?.catch(() => undefined) ?? Promise.resolve()), { signal });
@@ -571,8 +524,9 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
           if (where !== undefined) throw new FeedDisconnectedError(this.name, piece.spec);
           throw new MalformedSpecError(piece.spec, 'this table has no database query for it, and memory does not cover it');
         }
-        if (this.#pending.intersects(where, generation)) wait = this.refreshInvalid();
-        else if (this.#inFlight?.intersects(where, generation)) wait = this.#running;
+        const waitsFor = this.#books.waitsFor(where, generation);
+        if (waitsFor === 'pending') wait = this.refreshInvalid();
+        else if (waitsFor === 'inFlight') wait = this.#running;
         if (wait !== undefined) break;
         plans.push({ from: 'storage', spec: where });
       }
@@ -580,7 +534,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         await waitFor(this.#untilClosed(wait), { signal });
         continue;
       }
-      for (const plan of plans) this.#stats[plan.from === 'storage' ? 'readsFromStorage' : 'readsFromDatabase']++;
+      for (const plan of plans) this.#reads[plan.from === 'storage' ? 'fromStorage' : 'fromDatabase']++;
       return take(plans); // in the same step as the checks above
     }
   }
@@ -596,256 +550,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     );
   }
 
-  async #refresh(): Promise<void> {
-    const readsStart = this.#generation;
-    if (this.#pending.isEmpty || this.#closed) return;
-    const batch = this.#pending;
-    this.#pending = this.#newInvalidationSet();
-    this.#inFlight = batch;
-    this.#stats.refreshes++;
-    const queriesBefore = this.#stats.queries;
-    try {
-      const scratch = this.#storage.scratch();
-      const covered = (record: R) => this.#indexes.coversRecord(record);
-      const queries = this.#reloadQueries(batch);
-      if (queries === undefined) {
-        scratch.clear();
-        const specs = this.#indexes.loadedSpecs().flatMap((loaded) => this.#chunked(loaded));
-        const check = duplicateCheck(specs.length);
-        for (const spec of specs) await this.#putRows(scratch, this.#queryFor(spec), 'refresh', covered, check);
-      } else {
-        for (const { where } of batch.staleSpecs) this.#expire(scratch, where);
-        // A primary key's rows in the database are the whole truth about it: what is stored
-        // under it goes, and comes back only if the database still has it.
-        for (const key of batch.reloadKeys.values()) scratch.delete(key);
-        // These queries may overlap (a key and a range holding it).
-        for (const query of queries) await this.#putRows(scratch, query, 'refresh', covered, 'each-query');
-      }
-      this.#assertOpen();
-      this.#commit(() => {
-        scratch.commit();
-        this.#inFlight = undefined; // committed: what readers must wait for is what is pending now
-        this.#markStaleArrivals(readsStart);
-      }, 'validity');
-    } catch (error) {
-      // Nothing was committed: the batch is pending again, with whatever arrived meanwhile.
-      batch.absorb(this.#pending);
-      this.#pending = batch;
-      this.#inFlight = undefined;
-      this.#publish('validity');
-      throw error;
-    } finally {
-      this.#stats.refreshQueries += this.#stats.queries - queriesBefore;
-      this.#inFlight = undefined;
-      this.#running = undefined;
-    }
-  }
-
-  /** A query's rows; what the database throws reaches the caller as `DatabaseError` with it as the cause. */
-  async *#query(query: Query<R>, operation: string): AsyncGenerator<R, void, undefined> {
-    for await (const batch of this.#batches(query, operation)) yield* batch;
-  }
-
-  async *#batches(query: Query<R>, operation: string): AsyncGenerator<readonly R[], void, undefined> {
-    this.#stats.queries++;
-    try {
-      if (this.#db.getRecordBatches !== undefined) {
-        yield* this.#db.getRecordBatches(query);
-        return;
-      }
-      for await (const record of this.#db.getRecords(query)) yield [record];
-    } catch (error) {
-      throw error instanceof TablecacheError ? error : new DatabaseError(this.name, operation, error);
-    }
-  }
-
-  /**
-   * The queries that reload a batch: primary keys in chunks, then the other specs. Undefined when
-   * the whole table must be reloaded instead: everything was invalidated, or some spec has no
-   * query of its own (e.g. keys without `querySome`).
-   */
-  #reloadQueries(batch: InvalidationSet<R, S>): Query<R>[] | undefined {
-    if (batch.everything !== undefined) return undefined;
-    const queries: (Query<R> | undefined)[] = [];
-    for (const keys of chunks(batch.reloadKeys.values(), this.#maxKeysPerQuery)) {
-      queries.push(this.#indexes.dbQuery({ index: PRIMARY_KEY_INDEX, keys: keys as K[] }));
-    }
-    const specs = this.#indexes.coalesce?.(batch.reloadSpecs) ?? batch.reloadSpecs;
-    for (const spec of specs.flatMap((coalesced) => this.#chunked(coalesced))) queries.push(this.#indexes.dbQuery(spec));
-    return queries.every((query) => query !== undefined) ? queries : undefined;
-  }
-
-  /** A spec of more keys than `maxKeysPerQuery` (any index's), cut into specs that are not. */
-  #chunked(spec: S): S[] {
-    const keys = (spec as { keys?: unknown }).keys;
-    if (!Array.isArray(keys) || keys.length <= this.#maxKeysPerQuery) return [spec];
-    return [...chunks(keys, this.#maxKeysPerQuery)].map((part) => ({ ...spec, keys: part }));
-  }
-
-  #queryFor(spec: S): Query<R> {
-    const query = this.#indexes.dbQuery(spec);
-    if (query === undefined) throw new MalformedSpecError(spec, 'the indexes give no database query for what they loaded');
-    return query;
-  }
-
-  /**
-   * Writes a query's rows that `keep` accepts into storage (a load) or a scratch space, refusing
-   * a primary key the database repeated (see `DuplicateCheck`).
-   */
-  async #putRows(
-    into: Pick<ScratchSpace<R>, 'put'>,
-    query: Query<R>,
-    operation: string,
-    keep: (record: R) => boolean,
-    check: DuplicateCheck,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const seen = check === 'each-query' ? new Set<HashKey>() : undefined;
-    for await (const batch of abortableItems(this.#batches(query, operation), signal)) {
-      this.#assertOpen();
-      this.#learnKeyTypes(batch);
-      for (const record of batch) {
-        if (seen !== undefined) this.#checkNotSeen(seen, record);
-        if (!keep(record)) continue;
-        if (into.put(record) && seen === undefined) throw new DuplicateKeyError(this.name, this.#indexes.primaryKey(record));
-      }
-    }
-  }
-
-  /** Throws `DuplicateKeyError` when the record's key is in `seen`; adds it otherwise. */
-  #checkNotSeen(seen: Set<HashKey>, record: R): void {
-    const key = this.#indexes.primaryKey(record);
-    const h = hashKey(key);
-    if (seen.has(h)) throw new DuplicateKeyError(this.name, key);
-    seen.add(h);
-  }
-
-  /**
-   * Learns the key types from the first record of a batch: a table's keys are of one type, so a
-   * sample per batch costs nothing and finds a table whose key function mixes types.
-   */
-  #learnKeyTypes(batch: readonly R[]): void {
-    const [first] = batch;
-    if (first !== undefined && this.#keyTypes.learn(this.#indexes.primaryKey(first), this.#indexKeys(first))) this.#keyTypesLearned = true;
-  }
-
-  /**
-   * Invalidations made before the key types were known (during the first load) could not be
-   * checked then: one naming keys of another type would never match, so the table is
-   * invalidated whole instead, and the log says why.
-   */
-  #checkPendingKeyTypes(): void {
-    if (!this.#keyTypesLearned) return;
-    this.#keyTypesLearned = false;
-    const pending = this.#pending;
-    try {
-      this.#keyTypes.checkSpec(primaryKeysWhere([...pending.reloadKeys.values()]));
-      for (const { where } of pending.staleSpecs) this.#keyTypes.checkSpec(where);
-    } catch (error) {
-      pending.markEverything(this.#generation);
-      this.#logger.warn(
-        `table '${this.name}': ${describeError(error)}, in an invalidation made before the table held records; the whole table was invalidated`,
-      );
-    }
-  }
-
-  #expire(scratch: ScratchSpace<R>, spec: StorageRecordsSpec<R>): void {
-    if (spec.kind === 'all' && spec.filter === undefined) {
-      scratch.clear();
-      return;
-    }
-    for (const record of this.#storage.getRecords(spec)) scratch.delete(this.#indexes.primaryKey(record));
-  }
-
-  /**
-   * An invalidation marks the records stored when it is made, in every index. A load, refresh
-   * or adjust whose reads started before it may commit records that fall under its stale specs
-   * (read before the change): marked now, reads through any index see them as invalid too.
-   * Invalidations from before `readsStart` need no second look: those reads came after them.
-   */
-  #markStaleArrivals(readsStart: number): void {
-    this.#checkPendingKeyTypes();
-    const pending = this.#pending;
-    for (const { where, generation } of pending.staleSpecs) {
-      if (generation <= readsStart) continue;
-      for (const record of this.#storage.getRecords(where)) {
-        pending.markStaleRecord(this.#indexes.primaryKey(record), this.#indexKeys(record), generation);
-      }
-    }
-  }
-
-  #indexKeys(record: R): (readonly [string, Key])[] {
-    return this.#storageIndexes.map(([name, definition]) => [name, definition.key(record)] as const);
-  }
-
-  /** The common case, checked without building a storage spec: no invalidation is waiting or being refreshed. */
-  #nothingInvalid(): boolean {
-    return this.#pending.isEmpty && this.#inFlight === undefined;
-  }
-
-  /** Whether storage may serve `where` now: no invalidation made so far touches it. */
-  #isValidNow(where: StorageRecordsSpec<R>): boolean {
-    const generation = this.#generation;
-    return !this.#pending.intersects(where, generation) && !this.#inFlight?.intersects(where, generation);
-  }
-
   #assertOpen(): void {
     if (this.#closed) throw new TableClosedError(this.name);
   }
-
-  /**
-   * Makes a change that readers on other threads must see whole (records with the coverage and
-   * validity they belong to), and publishes the slots of state it changes in the same step.
-   */
-  #commit(change: () => void, ...slots: PublishedSlot[]): void {
-    const shared = this.#shared;
-    if (shared === undefined) change();
-    else
-      shared.atomically(() => {
-        change();
-        this.#publish(...slots);
-      });
-  }
-
-  /** Publishes slots of the table's state to readers on other threads (none: nothing to do). */
-  #publish(...slots: PublishedSlot[]): void {
-    const shared = this.#shared;
-    if (shared === undefined) return;
-    shared.atomically(() => {
-      for (const slot of slots) {
-        if (slot === 'status') shared.publish(slot, this.#publishedStatus());
-        else if (slot === 'coverage') shared.publish(slot, this.#indexes.loadedSpecs());
-        else shared.publish(slot, this.#publishedValidity());
-      }
-    });
-  }
-
-  #publishedStatus(): PublishedTableState['status'] {
-    return { load: this.#closed ? 'closed' : this.#loadState, trusted: this.#distrustedBy.size === 0 };
-  }
-
-  #publishedValidity(): PublishedTableState['validity'] {
-    const inFlight = this.#inFlight;
-    return inFlight === undefined ? [this.#pending.snapshot()] : [this.#pending.snapshot(), inFlight.snapshot()];
-  }
-}
-
-function isPrimaryKeysSpec<K extends Key>(spec: IndexSpec): spec is PrimaryKeysSpec<K> {
-  return spec.index === PRIMARY_KEY_INDEX && 'keys' in spec;
-}
-
-function primaryKeysWhere(keys: readonly Key[]): StorageRecordsSpec<never> {
-  return { kind: 'keys', index: PRIMARY_KEY_INDEX, keys };
-}
-
-function* chunks<T>(values: Iterable<T>, size: number): Generator<T[]> {
-  let chunk: T[] = [];
-  for (const value of values) {
-    chunk.push(value);
-    if (chunk.length === size) {
-      yield chunk;
-      chunk = [];
-    }
-  }
-  if (chunk.length > 0) yield chunk;
 }

@@ -27,6 +27,21 @@ export class KeyTypes {
     return changed;
   }
 
+  /** What is known, as data: index name → key type (see `keyType`), or `mixed`. */
+  toData(): readonly (readonly [string, string])[] {
+    return [...this.#types];
+  }
+
+  /** Knows what `toData` (of another table's copy, on another thread) gave, and nothing else. */
+  restore(data: readonly (readonly [string, string])[]): void {
+    this.#types.clear();
+    this.#primary = undefined;
+    for (const [index, type] of data) {
+      this.#types.set(index, type);
+      if (index === PRIMARY_KEY_INDEX) this.#primary = type;
+    }
+  }
+
   /** Throws `KeyTypeError` when a primary key is of another type than the stored ones. */
   checkPrimaryKey(key: Key): void {
     const known = this.#primary;

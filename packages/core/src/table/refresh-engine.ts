@@ -1,0 +1,238 @@
+import { DuplicateKeyError, MalformedSpecError } from '../errors/errors.js';
+import type { Indexes, IndexSpec } from '../indexes/indexes.js';
+import { type HashKey, hashKey, type Key } from '../key/key.js';
+import type { Query } from '../query/query.js';
+import { PRIMARY_KEY_INDEX, type ScratchSpace, type StorageRecordsSpec, type StorageTable } from '../storage/storage-table.js';
+import type { InvalidationBooks } from './invalidation-books.js';
+import type { InvalidationSet } from './invalidation-set.js';
+import type { KeyTypes } from './key-types.js';
+import type { SharedStatePublisher } from './shared-state-publisher.js';
+import type { TableQueries } from './table-queries.js';
+import { abortableItems } from './waits.js';
+
+export interface RefreshEngineOptions<R, S extends IndexSpec, K extends Key> {
+  readonly name: string;
+  readonly indexes: Indexes<R, S, K>;
+  readonly storage: StorageTable<R>;
+  readonly queries: TableQueries<R>;
+  readonly books: InvalidationBooks<R, S, K>;
+  readonly keyTypes: KeyTypes;
+  readonly publisher: SharedStatePublisher<R>;
+  readonly maxKeysPerQuery: number;
+  /** Throws `TableClosedError` once the table is closed: a write that gets there commits nothing. */
+  readonly assertOpen: () => void;
+}
+
+/**
+ * How the rows of a write are checked for a primary key the database repeated. A write of one
+ * query: a key its storage or scratch space already holds (`put` says so) came twice. A write of
+ * several: each query's keys apart, since a row may move between two queries' snapshots and
+ * rightly come back twice.
+ */
+type DuplicateCheck = 'whole-write' | 'each-query';
+
+function duplicateCheck(queries: number): DuplicateCheck {
+  return queries === 1 ? 'whole-write' : 'each-query';
+}
+
+/**
+ * A table's writes: the load, adjusts and refreshes, each reading the database and committing to
+ * storage in one synchronous step (the table runs them one at a time). A refresh reloads what
+ * the invalidation books marked, in as few queries as they allow.
+ */
+export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
+  readonly #options: RefreshEngineOptions<R, S, K>;
+  /** Refreshes that ran (each sends one query or more), and the queries they sent. */
+  refreshes = 0;
+  refreshQueries = 0;
+
+  constructor(options: RefreshEngineOptions<R, S, K>) {
+    this.#options = options;
+  }
+
+  /**
+   * Fills the empty storage with `spec`'s rows and makes its coverage current; `loaded` runs in
+   * the same atomic step. Straight into storage, not through a scratch space: nobody reads a
+   * loading table (reads wait for it), and a scratch copy would double the peak memory of a load.
+   */
+  async load(spec: S, signal: AbortSignal | undefined, loaded: () => void): Promise<void> {
+    const { indexes, storage, books, publisher } = this.#options;
+    const readsStart = books.generation;
+    const adjustment = indexes.prepareAdjustment(spec);
+    const check = duplicateCheck(adjustment.load.length);
+    for (const query of adjustment.load) await this.#putRows(storage, query, 'load', () => true, check, signal);
+    this.#options.assertOpen();
+    publisher.commit(
+      () => {
+        adjustment.commit();
+        books.markStaleArrivals(readsStart);
+        loaded();
+      },
+      'status',
+      'coverage',
+      'validity',
+      'keyTypes',
+    );
+  }
+
+  /** Moves what is stored to `spec`'s coverage: what leaves expires, what enters is loaded. */
+  async adjust(spec: S): Promise<void> {
+    const { indexes, storage, books, publisher } = this.#options;
+    const readsStart = books.generation;
+    const adjustment = indexes.prepareAdjustment(spec);
+    const scratch = storage.scratch();
+    if (adjustment.expire !== undefined) this.#expire(scratch, adjustment.expire);
+    const check = duplicateCheck(adjustment.load.length);
+    for (const query of adjustment.load) await this.#putRows(scratch, query, 'adjust', () => true, check);
+    this.#options.assertOpen();
+    publisher.commit(
+      () => {
+        scratch.commit();
+        adjustment.commit();
+        books.markStaleArrivals(readsStart);
+      },
+      'coverage',
+      'validity',
+      'keyTypes',
+    );
+  }
+
+  /** Refreshes what the books hold pending; a failure puts it back, with whatever arrived meanwhile. */
+  async refresh(): Promise<void> {
+    const { indexes, storage, books, publisher, queries } = this.#options;
+    const readsStart = books.generation;
+    const batch = books.takeBatch();
+    if (batch === undefined) return;
+    this.refreshes++;
+    const queriesBefore = queries.count;
+    try {
+      const scratch = storage.scratch();
+      const covered = (record: R) => indexes.coversRecord(record);
+      const reloads = this.#reloadQueries(batch);
+      if (reloads === undefined) {
+        scratch.clear();
+        const specs = indexes.loadedSpecs().flatMap((loaded) => this.#chunked(loaded));
+        const check = duplicateCheck(specs.length);
+        for (const spec of specs) await this.#putRows(scratch, this.#queryFor(spec), 'refresh', covered, check);
+      } else {
+        for (const { where } of batch.staleSpecs) this.#expire(scratch, where);
+        // A primary key's rows in the database are the whole truth about it: what is stored
+        // under it goes, and comes back only if the database still has it.
+        for (const key of batch.reloadKeys.values()) scratch.delete(key);
+        // These queries may overlap (a key and a range holding it).
+        for (const query of reloads) await this.#putRows(scratch, query, 'refresh', covered, 'each-query');
+      }
+      this.#options.assertOpen();
+      publisher.commit(
+        () => {
+          scratch.commit();
+          books.batchCommitted();
+          books.markStaleArrivals(readsStart);
+        },
+        'validity',
+        'keyTypes',
+      );
+    } catch (error) {
+      books.batchFailed(batch);
+      publisher.publish('validity');
+      throw error;
+    } finally {
+      this.refreshQueries += queries.count - queriesBefore;
+    }
+  }
+
+  /**
+   * The queries that reload a batch: primary keys in chunks, then the other specs. Undefined when
+   * the whole table must be reloaded instead: everything was invalidated, or some spec has no
+   * query of its own (e.g. keys without `querySome`).
+   */
+  #reloadQueries(batch: InvalidationSet<R, S>): Query<R>[] | undefined {
+    if (batch.everything !== undefined) return undefined;
+    const { indexes, maxKeysPerQuery } = this.#options;
+    const reloads: (Query<R> | undefined)[] = [];
+    for (const keys of chunks(batch.reloadKeys.values(), maxKeysPerQuery)) {
+      reloads.push(indexes.dbQuery({ index: PRIMARY_KEY_INDEX, keys: keys as K[] }));
+    }
+    const specs = indexes.coalesce?.(batch.reloadSpecs) ?? batch.reloadSpecs;
+    for (const spec of specs.flatMap((coalesced) => this.#chunked(coalesced))) reloads.push(indexes.dbQuery(spec));
+    return reloads.every((query) => query !== undefined) ? reloads : undefined;
+  }
+
+  /** A spec of more keys than `maxKeysPerQuery` (any index's), cut into specs that are not. */
+  #chunked(spec: S): S[] {
+    const keys = (spec as { keys?: unknown }).keys;
+    const max = this.#options.maxKeysPerQuery;
+    if (!Array.isArray(keys) || keys.length <= max) return [spec];
+    return [...chunks(keys, max)].map((part) => ({ ...spec, keys: part }));
+  }
+
+  #queryFor(spec: S): Query<R> {
+    const query = this.#options.indexes.dbQuery(spec);
+    if (query === undefined) throw new MalformedSpecError(spec, 'the indexes give no database query for what they loaded');
+    return query;
+  }
+
+  /**
+   * Writes a query's rows that `keep` accepts into storage (a load) or a scratch space, refusing
+   * a primary key the database repeated (see `DuplicateCheck`).
+   */
+  async #putRows(
+    into: Pick<ScratchSpace<R>, 'put'>,
+    query: Query<R>,
+    operation: string,
+    keep: (record: R) => boolean,
+    check: DuplicateCheck,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const seen = check === 'each-query' ? new Set<HashKey>() : undefined;
+    for await (const batch of abortableItems(this.#options.queries.batches(query, operation), signal)) {
+      this.#options.assertOpen();
+      this.#learnKeyTypes(batch);
+      for (const record of batch) {
+        if (seen !== undefined) this.#checkNotSeen(seen, record);
+        if (!keep(record)) continue;
+        if (into.put(record) && seen === undefined)
+          throw new DuplicateKeyError(this.#options.name, this.#options.indexes.primaryKey(record));
+      }
+    }
+  }
+
+  /** Throws `DuplicateKeyError` when the record's key is in `seen`; adds it otherwise. */
+  #checkNotSeen(seen: Set<HashKey>, record: R): void {
+    const key = this.#options.indexes.primaryKey(record);
+    const h = hashKey(key);
+    if (seen.has(h)) throw new DuplicateKeyError(this.#options.name, key);
+    seen.add(h);
+  }
+
+  /**
+   * Learns the key types from the first record of a batch: a table's keys are of one type, so a
+   * sample per batch costs nothing and finds a table whose key function mixes types.
+   */
+  #learnKeyTypes(batch: readonly R[]): void {
+    const [first] = batch;
+    const { keyTypes, indexes, books } = this.#options;
+    if (first !== undefined && keyTypes.learn(indexes.primaryKey(first), books.indexKeys(first))) books.keyTypesLearned();
+  }
+
+  #expire(scratch: ScratchSpace<R>, spec: StorageRecordsSpec<R>): void {
+    if (spec.kind === 'all' && spec.filter === undefined) {
+      scratch.clear();
+      return;
+    }
+    const { storage, indexes } = this.#options;
+    for (const record of storage.getRecords(spec)) scratch.delete(indexes.primaryKey(record));
+  }
+}
+
+function* chunks<T>(values: Iterable<T>, size: number): Generator<T[]> {
+  let chunk: T[] = [];
+  for (const value of values) {
+    chunk.push(value);
+    if (chunk.length === size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
