@@ -35,3 +35,18 @@ export class UnstorableValueError extends TablecacheError {
 export class TornReadError extends Error {
   override name = 'TornReadError';
 }
+
+/**
+ * The thread that owns a shared table stopped answering (its heartbeat stood still, or a request
+ * went unanswered): it may have exited without closing the table. Memory is not served, since
+ * nothing keeps it fresh.
+ */
+export class OwnerUnavailableError extends TablecacheError {
+  override name = 'OwnerUnavailableError';
+  constructor(
+    readonly table: string,
+    readonly problem: string,
+  ) {
+    super(`table '${table}': the thread that owns it is not answering (${problem})`);
+  }
+}

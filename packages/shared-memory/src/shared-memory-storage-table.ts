@@ -5,10 +5,11 @@ import {
   InvalidOptionsError,
   type Key,
   type ScratchSpace,
+  type SharedStorageTable,
   type StorageLayout,
   type StorageRecordsSpec,
-  type StorageTable,
   TablecacheError,
+  type TableOwner,
 } from '@tablecache/core';
 import { Allocator } from './allocator.js';
 import { ValueEncoder } from './codec/value-encoder.js';
@@ -27,6 +28,8 @@ import {
   STAMP,
   VERSION,
 } from './memory-layout.js';
+import { serveReaders } from './owner/serve-readers.js';
+import { HEARTBEAT_SLOT } from './protocol/messages.js';
 import type { RangePosition } from './range-index-store.js';
 import { RECORD_STAMP_WORD } from './record-layout.js';
 import { WriteSections } from './seqlock.js';
@@ -90,7 +93,7 @@ interface Deletion extends EncodedKey {
  * UnstorableValueError); reads decode, so a record read is a copy, the caller's to keep. Reads
  * of `all` come in hash-table order, not in insertion order as the heap storage gives them.
  */
-export class SharedMemoryStorageTable<R> implements StorageTable<R> {
+export class SharedMemoryStorageTable<R> implements SharedStorageTable<R> {
   readonly name: string;
   readonly #layout: StorageLayout<R>;
   readonly #memory: SharedMemory;
@@ -204,6 +207,17 @@ export class SharedMemoryStorageTable<R> implements StorageTable<R> {
       words[at + 2] = version;
       if (old !== 0) allocator.free(old);
     });
+  }
+
+  /**
+   * Answers readers on other threads (`openSharedTable`) through the table that owns this
+   * storage, and beats the heartbeat they watch; returns how to stop. A `CachedTable` calls it.
+   */
+  serve(owner: TableOwner<R>): () => void {
+    let beats = 0;
+    const beat = () => this.publish(HEARTBEAT_SLOT, ++beats);
+    beat();
+    return serveReaders(this.#channel, owner, beat);
   }
 
   /** Shared memory in use, reserved (the buffer's current length) and at most. */
