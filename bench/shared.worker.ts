@@ -3,6 +3,7 @@
  * the handle in `workerData` and runs the jobs the main thread posts, one at a time, answering
  * each with one message.
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PostgresAccess } from '@tablecache/postgres';
 import { openSharedTable } from '@tablecache/shared-memory';
@@ -19,19 +20,21 @@ export interface SharedWorkerData {
 export type SharedWorkerJob =
   /** `reader.peek` of random keys for `ms`, starting at wall-clock time `startAt` (timeOrigin + now). */
   | { readonly job: 'peek'; readonly decodedCache: boolean; readonly ms: number; readonly startAt: number }
+  /** `map.get` of random keys over every record, decoded once into a Map of this thread (the machine's own scaling). */
+  | { readonly job: 'mapGet'; readonly ms: number; readonly startAt: number }
   /** `reader.getFirstRecord` of random keys, and `await` of `map.get` over the same records, for `ms` each. */
   | { readonly job: 'getFirstRecord'; readonly decodedCache: boolean; readonly ms: number }
   /** Open a reader, then answer each `{ id, value }` message with when `peek(id).name` was `value`. */
   | { readonly job: 'follow' }
   /** Hold what a worker holds in a deployment, for the main thread to measure its memory. */
-  | { readonly job: 'hold'; readonly what: 'nothing' | 'reader' | 'local'; readonly reads: number };
+  | { readonly job: 'hold'; readonly what: 'nothing' | 'reader' | 'local'; readonly decodedCache: boolean; readonly reads: number };
 
 export type SharedWorkerAnswer =
   | { readonly opsPerSecond: number }
   | { readonly getFirstRecord: number; readonly mapGet: number }
   | { readonly following: true }
   | { readonly seenAt: number }
-  | { readonly holding: true };
+  | { readonly holding: true; readonly heapUsed: number; readonly heapTotal: number };
 
 const data = workerData as SharedWorkerData;
 const port = parentPort!;
@@ -42,24 +45,41 @@ const open = (decodedCache: boolean) => openSharedTable(data.handle, userIndexes
 const answer = (message: SharedWorkerAnswer) => port.postMessage(message);
 /** What a `hold` job keeps alive until the worker ends. */
 const held: unknown[] = [];
+const startingAt = async (startAt: number) => {
+  const wait = startAt - (performance.timeOrigin + performance.now());
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+};
+
+let records: Map<number, unknown> | undefined;
+/** Every record, decoded once, in a Map of this thread's heap: the baselines' data. */
+async function recordMap(): Promise<Map<number, unknown>> {
+  if (records === undefined) {
+    const plain = await open(false);
+    records = new Map();
+    for (let id = 1; id <= data.rows; id++) records.set(id, plain.peek(id));
+    await plain.close();
+  }
+  return records;
+}
 
 async function run(job: SharedWorkerJob): Promise<void> {
   switch (job.job) {
     case 'peek': {
       const reader = await open(job.decodedCache);
-      const wait = job.startAt - (performance.timeOrigin + performance.now());
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      await startingAt(job.startAt);
       const rate = opsPerSecond((i) => reader.peek(key(i)), job.ms);
       await reader.close();
       answer({ opsPerSecond: rate });
       return;
     }
+    case 'mapGet': {
+      const map = await recordMap();
+      await startingAt(job.startAt);
+      answer({ opsPerSecond: opsPerSecond((i) => map.get(key(i)), job.ms) });
+      return;
+    }
     case 'getFirstRecord': {
-      // The baseline's records: every row, decoded once, in a Map of this thread's heap.
-      const plain = await open(false);
-      const map = new Map<number, unknown>();
-      for (let id = 1; id <= data.rows; id++) map.set(id, plain.peek(id));
-      await plain.close();
+      const map = await recordMap();
       const mapGet = async (k: number) => map.get(k);
       const reader = await open(job.decodedCache);
       const ours = await asyncOpsPerSecond((i) => reader.getFirstRecord({ index: 'primaryKey', keys: [key(i)] }), job.ms);
@@ -80,7 +100,7 @@ async function run(job: SharedWorkerJob): Promise<void> {
     }
     case 'hold': {
       if (job.what === 'reader') {
-        const reader = await open(true);
+        const reader = await open(job.decodedCache);
         for (let i = 0; i < job.reads; i++) held[0] = reader.peek(key(i));
         held.push(reader);
       } else if (job.what === 'local') {
@@ -90,7 +110,8 @@ async function run(job: SharedWorkerJob): Promise<void> {
         held.push(access, table);
       }
       collect();
-      answer({ holding: true });
+      const heap = getHeapStatistics();
+      answer({ holding: true, heapUsed: heap.used_heap_size, heapTotal: heap.total_heap_size });
       return;
     }
   }

@@ -63,6 +63,7 @@ for (const backend of testBackends()) {
             body: { error: "a user id is a number; got 'abc'" },
           });
           expect(await request(`${service.url}/users/-1`)).toMatchObject({ status: 400 });
+          expect(await request(`${service.url}/users/%E0%A4%A`)).toMatchObject({ status: 400 });
           expect(await request(`${service.url}/health`)).toMatchObject({ status: 200, body: { load: 'loaded', servesMemory: true } });
           expect(await request(`${service.url}/nothing`)).toMatchObject({ status: 404 });
           expect(await request(`${service.url}/sync`)).toMatchObject({ status: 405 });

@@ -77,7 +77,7 @@ export default async function handle(task: WorkerPoolTask): Promise<WorkerPoolAn
     const match = /^\/users\/([^/]*)$/.exec(url.pathname);
     if (match === null) return answer(404, { error: `no route for ${url.pathname}` });
     if (task.method !== 'GET') return answer(405, { error: `use GET ${url.pathname}` });
-    const id = decodeURIComponent(match[1]!);
+    const id = match[1]!;
     if (!/^[0-9]+$/.test(id)) return answer(400, { error: `a user id is a number; got '${id}'` });
     const userId = Number(id);
     if (userId > MAX_USER_ID) return answer(404, { error: `no user ${id}` });
