@@ -47,7 +47,7 @@ export {
 export { PrimaryKeyIndexes, type PrimaryKeyIndexesOptions, type PrimaryKeySpec } from './indexes/primary-key-indexes.js';
 export { RangeIndexes, type RangeIndexesOptions, type RangeIndexesSpec, type Score } from './indexes/range-indexes.js';
 export { Interval, mergeIntervals } from './interval/interval.js';
-export { assertKey, compareKeys, type HashKey, hashKey, type Key, type KeyPart, keyType } from './key/key.js';
+export { assertKey, compareKeys, type HashKey, hashKey, isPlainKey, type Key, type KeyPart, keyType } from './key/key.js';
 export { consoleLogger, describeError, isLogger, type Logger, RateLimitedLogger } from './logging/logger.js';
 export type { Query, RawQuery } from './query/query.js';
 export {

@@ -6,8 +6,8 @@ import { SharedStorageView } from './shared-storage-view.js';
 export interface OpenSharedTableOptions extends SharedTableReaderOptions {
   /**
    * Keep the records this thread decoded, by where they are stored and when they were written, so
-   * a record read again is not decoded again (a replaced one never is served from it). Default
-   * true: decoding is what a read from shared memory costs.
+   * a record read again is not decoded again (a replaced one never is served from it). Records
+   * read are then shared between reads: do not change them. Default false.
    */
   readonly decodedCache?: boolean;
 }
@@ -23,7 +23,7 @@ export async function openSharedTable<R, S extends IndexSpec, K extends Key>(
   indexes: Indexes<R, S, K>,
   options: OpenSharedTableOptions = {},
 ): Promise<SharedTableReader<R, S, K>> {
-  const { decodedCache = true, ...readerOptions } = options;
+  const { decodedCache = false, ...readerOptions } = options;
   if (typeof decodedCache !== 'boolean') throw new InvalidOptionsError(`decodedCache must be a boolean; got ${String(decodedCache)}`);
   const view = SharedStorageView.open<R>(handle, indexes, { decodedCache });
   const { name, channel } = handle as SharedStorageHandle;

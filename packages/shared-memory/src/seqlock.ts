@@ -1,4 +1,4 @@
-import { SEQ, WAITERS } from './memory-layout.js';
+import { BUMP, SEQ, WAITERS } from './memory-layout.js';
 import type { SharedMemory } from './shared-memory.js';
 
 /** Buffers this thread is writing (inside a write section): a read on this thread reads them as they are. */
@@ -45,23 +45,26 @@ export interface ReadAttempts {
 }
 
 /**
- * The reader's half: runs `read` until it ran against one commit. A read that raised is
+ * The reader's half: runs `read(arg)` until it ran against one commit. A read that raised is
  * retried if a write interleaved (torn memory raises), and its exception propagates otherwise.
+ * The argument is passed through so that a caller needs no closure per read.
  */
-export function readConsistently<T>(memory: SharedMemory, attempts: ReadAttempts, read: () => T): T {
+export function readConsistently<A, T>(memory: SharedMemory, attempts: ReadAttempts, read: (arg: A) => T, arg: A): T {
   const words = memory.signedWords;
   for (;;) {
     const sequence = Atomics.load(words, SEQ);
-    memory.refresh();
+    // Every block of this commit ends by BUMP, which the buffer had grown past before: views that
+    // reach BUMP cover the commit (one word read, where asking the buffer its length is a call).
+    if ((memory.words[BUMP] as number) > memory.length) memory.refresh();
     if ((sequence & 1) !== 0) {
       // This thread's own write section: what it has written so far is what there is.
-      if (writing.has(memory.buffer)) return read();
+      if (writing.has(memory.buffer)) return read(arg);
       waitForWriter(words, sequence);
       continue;
     }
     let result: T;
     try {
-      result = read();
+      result = read(arg);
     } catch (error) {
       attempts.rollback();
       if (Atomics.load(words, SEQ) !== sequence) continue;

@@ -19,7 +19,8 @@ export function growBuffer(buffer: SharedArrayBuffer, byteLength: number): void 
 /**
  * Views of one growable SharedArrayBuffer. The views have a fixed length (V8 reads through
  * length-tracking views some 20 times slower) and are made again by `refresh` when the buffer
- * has grown: the owner refreshes when it grows the buffer, a reader before every attempt.
+ * has grown: the owner refreshes when it grows the buffer, a reader before an attempt that finds
+ * the heap past its views.
  * `check` bounds an offset by the views' length, so a read of torn memory (an offset from a
  * half-done write, or past what this thread has refreshed to) raises instead of reading anywhere.
  */

@@ -78,6 +78,22 @@ test('with a decoded cache a view hands out the same record until it is replaced
   expect(view.read((at) => at.get(1))).toEqual({ id: 1, group: 'b', email: 'a', rank: 1 });
 });
 
+test('with a decoded cache smaller than the table, every read still gives its own record', () => {
+  const table = new SharedMemoryStorageTable(itemLayout);
+  const view = SharedStorageView.open(table.handle(), itemLayout, { decodedCache: true });
+  const item = (id: number, group: string) => ({ id, group, email: `e${id}`, rank: id });
+  for (let id = 0; id < 20_000; id++) table.put(item(id, 'a'));
+  for (let id = 0; id < 20_000; id += 2) table.put(item(id, 'b'));
+  for (const pass of [0, 1]) {
+    for (let id = 0; id < 20_000; id++) {
+      expect(
+        view.read((at) => at.get(id)),
+        `pass ${pass}, id ${id}`,
+      ).toEqual(item(id, id % 2 === 0 ? 'b' : 'a'));
+    }
+  }
+});
+
 test("a read inside the owner's atomic section on its thread sees the section's writes so far", () => {
   const table = new SharedMemoryStorageTable(itemLayout);
   const view = SharedStorageView.open(table.handle(), itemLayout);

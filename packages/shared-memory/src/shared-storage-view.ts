@@ -67,6 +67,6 @@ export class SharedStorageView<R> {
    * than once; it should only read). An exception it throws propagates when no write interleaved.
    */
   read<T>(read: (at: StorageSnapshot<R>) => T): T {
-    return readConsistently(this.#memory, this.#reader, () => read(this.#snapshot));
+    return readConsistently(this.#memory, this.#reader, read, this.#snapshot);
   }
 }

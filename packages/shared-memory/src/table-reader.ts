@@ -13,6 +13,7 @@ import type { Allocator } from './allocator.js';
 import { SharedShapeCatalog } from './codec/shape-catalog.js';
 import { ValueDecoder } from './codec/value-decoder.js';
 import { ValueEncoder } from './codec/value-encoder.js';
+import { DecodedCache } from './decoded-cache.js';
 import { hashBytes } from './hash-bytes.js';
 import { HashIndexStore } from './hash-index-store.js';
 import type { PlacedIndex } from './indexed-layout.js';
@@ -23,11 +24,6 @@ import { keysOffset, RECORD_STAMP_WORD } from './record-layout.js';
 import type { SharedMemory } from './shared-memory.js';
 
 export type IndexStore = HashIndexStore | RangeIndexStore;
-
-interface CachedRecord {
-  readonly stamp: number;
-  readonly record: unknown;
-}
 
 /**
  * Reads a table's records, indexes and published values from its buffer: the one reading code
@@ -48,11 +44,23 @@ export class TableReader<R> {
   readonly keyAt: number;
   readonly #rangeScores: number;
   readonly #keyEncoder = new ValueEncoder();
-  /** Decoded records by ref, when the view keeps them; new entries wait in #staged until a read proves whole. */
-  readonly #cache: Map<number, CachedRecord> | undefined;
-  readonly #staged: [number, CachedRecord][] = [];
-  readonly #published = new Map<string, { readonly version: number; readonly value: unknown }>();
-  readonly #stagedPublished: [string, { readonly version: number; readonly value: unknown }][] = [];
+  /** The length of the encoded key #find looked up last (a record found by it need not skip its key). */
+  #foundKeyLength = 0;
+  /** Decoded records, when the view keeps them. */
+  readonly #cache: DecodedCache | undefined;
+  /**
+   * What whole reads learned of the published slots, by place: the name (a slot keeps its place
+   * for the buffer's life; a few names are found by comparing faster than by a Map), and the
+   * version last decoded and its value (versions start at 1). What a read learns waits in the
+   * staged lists until the read proves whole.
+   */
+  readonly #slotNames: (string | undefined)[] = new Array<string | undefined>(MAX_SLOTS).fill(undefined);
+  /** Places below this may have a name in #slotNames. */
+  #namedPlaces = 0;
+  readonly #publishedVersions: number[] = new Array<number>(MAX_SLOTS).fill(0);
+  readonly #publishedValues: unknown[] = new Array<unknown>(MAX_SLOTS).fill(undefined);
+  readonly #stagedPlaces: [string, number][] = [];
+  readonly #stagedPublished: [number, number, unknown][] = [];
 
   constructor(memory: SharedMemory, indexes: readonly PlacedIndex<R>[], options: { allocator?: Allocator; decodedCache?: boolean } = {}) {
     this.memory = memory;
@@ -69,7 +77,7 @@ export class TableReader<R> {
         : new HashIndexStore(memory, index.position, index.kindPosition, index.kind === 'unique', options.allocator),
     );
     this.#byName = new Map(indexes.map((index) => [index.name, index.position]));
-    this.#cache = options.decodedCache === true ? new Map() : undefined;
+    this.#cache = options.decodedCache === true ? new DecodedCache() : undefined;
   }
 
   get size(): number {
@@ -78,34 +86,47 @@ export class TableReader<R> {
 
   /** The encoded form of a key (in a reused buffer) and its hash. */
   encodeKey(key: Key): { readonly bytes: Uint8Array; readonly n: number; readonly hash: number } {
-    const bytes = this.#keyEncoder.encode(key, true);
-    return { bytes: this.#keyEncoder.bytes, n: bytes.length, hash: hashBytes(bytes, 0, bytes.length) };
+    const encoder = this.#keyEncoder;
+    const n = encoder.encodeKey(key);
+    return { bytes: encoder.bytes, n, hash: hashBytes(encoder.bytes, 0, n) };
   }
 
   get(primaryKey: Key): R | undefined {
-    const { bytes, n, hash } = this.encodeKey(primaryKey);
-    const ref = this.primary.find(bytes, n, hash);
-    return ref === 0 ? undefined : this.record(ref);
+    const ref = this.#find(primaryKey);
+    return ref === 0 ? undefined : this.#record(ref, this.#foundKeyLength);
+  }
+
+  /** The ref of the record under `primaryKey`, or 0; sets #foundKeyLength. No object made: the path of every point read. */
+  #find(primaryKey: Key): number {
+    const encoder = this.#keyEncoder;
+    const n = encoder.encodeKey(primaryKey);
+    this.#foundKeyLength = n;
+    return this.primary.find(encoder.bytes, n, hashBytes(encoder.bytes, 0, n));
   }
 
   /** The record stored at `ref`, decoded (or from the cache, if the block still holds the same write). */
   record(ref: number): R {
+    return this.#record(ref, 0);
+  }
+
+  /** As `record`, given the length of the record's encoded primary key when a lookup matched it (0: skip the key). */
+  #record(ref: number, keyLength: number): R {
     const memory = this.memory;
     const size = memory.word(memory.check(ref, 8) >>> 2);
-    memory.check(ref, size);
+    const end = memory.check(ref, size) + size;
     const cache = this.#cache;
     let stamp = 0;
     if (cache !== undefined) {
       stamp = memory.words[(ref >>> 2) + RECORD_STAMP_WORD] as number;
-      const cached = cache.get(ref);
-      if (cached !== undefined && cached.stamp === stamp) return cached.record as R;
+      const cached = cache.get(ref, stamp);
+      if (cached !== undefined) return cached as R;
     }
-    const end = ref + size;
     const decoder = this.decoder;
-    let at = decoder.skip(ref + this.keyAt, end);
+    // A key length matched at the block is checked by decode like any position: a torn size raises there.
+    let at = keyLength === 0 ? decoder.skip(ref + this.keyAt, end) : ref + this.keyAt + keyLength;
     for (let i = 0; i < this.#rangeScores; i++) at = decoder.skip(at, end);
     const record = decoder.decode(at, end) as R;
-    if (cache !== undefined) this.#staged.push([ref, { stamp, record }]);
+    cache?.set(ref, stamp, record);
     return record;
   }
 
@@ -132,8 +153,7 @@ export class TableReader<R> {
           if (seen.has(h)) continue;
           seen.add(h);
         }
-        const { bytes, n, hash } = this.encodeKey(key);
-        const ref = this.primary.find(bytes, n, hash);
+        const ref = this.#find(key);
         if (ref !== 0) take(ref);
       }
       return records;
@@ -174,22 +194,30 @@ export class TableReader<R> {
     return -1;
   }
 
-  publishedVersion(slot: string): number {
+  /** As slotOf, from what whole reads learned when they found the slot (a view's reads; the owner publishes by slotOf). */
+  #place(slot: string): number {
+    const names = this.#slotNames;
+    for (let i = 0; i < this.#namedPlaces; i++) if (names[i] === slot) return i;
     const i = this.slotOf(slot);
+    if (i >= 0) this.#stagedPlaces.push([slot, i]);
+    return i;
+  }
+
+  publishedVersion(slot: string): number {
+    const i = this.#place(slot);
     return i < 0 ? 0 : this.memory.word(SLOTS + SLOT_WORDS * i + 2);
   }
 
   published(slot: string): unknown {
-    const i = this.slotOf(slot);
+    const i = this.#place(slot);
     if (i < 0) return undefined;
     const memory = this.memory;
     const version = memory.word(SLOTS + SLOT_WORDS * i + 2);
-    const cached = this.#published.get(slot);
-    if (cached !== undefined && cached.version === version) return cached.value;
+    if (this.#publishedVersions[i] === version) return this.#publishedValues[i];
     const ref = memory.word(SLOTS + SLOT_WORDS * i + 1);
     const size = memory.word(memory.check(ref, 8) >>> 2);
     const value = this.decoder.decode(ref + 8, memory.check(ref, size) + size);
-    this.#stagedPublished.push([slot, { version, value }]);
+    this.#stagedPublished.push([i, version, value]);
     return value;
   }
 
@@ -201,17 +229,28 @@ export class TableReader<R> {
   /** What was decoded in the read just finished came from whole memory: keep it. */
   settle(): void {
     this.shapes.settle();
-    const cache = this.#cache;
-    if (cache !== undefined) for (const [ref, entry] of this.#staged) cache.set(ref, entry);
-    this.#staged.length = 0;
-    for (const [slot, entry] of this.#stagedPublished) this.#published.set(slot, entry);
-    this.#stagedPublished.length = 0;
+    this.#cache?.settle();
+    if (this.#stagedPlaces.length > 0) {
+      for (const [slot, i] of this.#stagedPlaces) {
+        this.#slotNames[i] = slot;
+        this.#namedPlaces = Math.max(this.#namedPlaces, i + 1);
+      }
+      this.#stagedPlaces.length = 0;
+    }
+    if (this.#stagedPublished.length > 0) {
+      for (const [i, version, value] of this.#stagedPublished) {
+        this.#publishedVersions[i] = version;
+        this.#publishedValues[i] = value;
+      }
+      this.#stagedPublished.length = 0;
+    }
   }
 
   /** The read just finished may have seen torn memory: forget what it decoded. */
   rollback(): void {
     this.shapes.rollback();
-    this.#staged.length = 0;
+    this.#cache?.rollback();
+    this.#stagedPlaces.length = 0;
     this.#stagedPublished.length = 0;
   }
 }

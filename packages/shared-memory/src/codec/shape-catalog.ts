@@ -49,18 +49,19 @@ export class SharedShapeCatalog implements ShapeCatalog {
 
 /**
  * A function that builds an object of these property names from values read in order. An
- * object literal made once per shape gives V8 the final hidden class at once; a name such as
- * `__proto__`, which a literal would treat as the prototype, is defined one by one instead.
+ * object literal made once per shape gives V8 the final hidden class at once, and its calls of
+ * `values.next()` (one decoder each) are inlined; a name such as `__proto__`, which a literal
+ * would treat as the prototype, is defined one by one instead.
  */
 export function shapeConstructor(names: readonly string[]): ShapeConstructor {
   if (names.includes('__proto__')) {
-    return (read) => {
+    return (values) => {
       const object: Record<string, unknown> = {};
       for (const name of names)
-        Object.defineProperty(object, name, { value: read(), enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(object, name, { value: values.next(), enumerable: true, writable: true, configurable: true });
       return object;
     };
   }
-  const properties = names.map((name) => `${JSON.stringify(name)}: read()`).join(', ');
-  return new Function('read', `return { ${properties} };`) as ShapeConstructor;
+  const properties = names.map((name) => `${JSON.stringify(name)}: values.next()`).join(', ');
+  return new Function('values', `return { ${properties} };`) as ShapeConstructor;
 }

@@ -3,8 +3,13 @@ import type { SharedMemory } from '../shared-memory.js';
 import { latin1 } from './latin1.js';
 import * as tag from './tags.js';
 
-/** Builds an object of one shape, reading its values in order with `read`. */
-export type ShapeConstructor = (read: () => unknown) => Record<string, unknown>;
+/** What a shape's constructor reads its values from, in order. */
+export interface ValueReader {
+  next(): unknown;
+}
+
+/** Builds an object of one shape, reading its values in order from `values`. */
+export type ShapeConstructor = (values: ValueReader) => Record<string, unknown>;
 
 /** The shapes a decoder knows; `load` brings in shapes stored since (it returns the constructors). */
 export interface ShapeCatalog {
@@ -18,13 +23,12 @@ export interface ShapeCatalog {
  * write is changing can hold anything, so every length and tag is checked and anything that
  * makes no sense raises TornReadError (the read then runs again).
  */
-export class ValueDecoder {
+export class ValueDecoder implements ValueReader {
   readonly #memory: SharedMemory;
   readonly #shapes: ShapeCatalog | undefined;
   /** Where the next value starts. */
   position = 0;
   #end = 0;
-  readonly #readNext = (): unknown => this.#next();
 
   constructor(memory: SharedMemory, shapes?: ShapeCatalog) {
     this.#memory = memory;
@@ -35,7 +39,7 @@ export class ValueDecoder {
   decode(at: number, end: number): unknown {
     this.position = at;
     this.#end = Math.min(end, this.#memory.bytes.length);
-    return this.#next();
+    return this.next();
   }
 
   /** Moves `position` past the value at `at` without building it. */
@@ -59,19 +63,28 @@ export class ValueDecoder {
     return ((b[p] as number) | ((b[p + 1] as number) << 8) | ((b[p + 2] as number) << 16) | ((b[p + 3] as number) << 24)) >>> 0;
   }
 
-  #next(): unknown {
+  /**
+   * The value at `position`, moving past it. The usual column values (small integers, short
+   * one-byte strings, null) are decoded here and the rest in #tagged, so that V8 inlines this
+   * into a shape's constructor.
+   */
+  next(): unknown {
     const b = this.#memory.bytes;
     const code = b[this.#need(1)] as number;
     if (code <= tag.FIXINT_MAX) return code;
-    if (code >= tag.FIXSHAPED) return this.#shaped(code - tag.FIXSHAPED);
     if (code < tag.FIXARRAY) {
       const n = code - tag.FIXSTR;
       return latin1(b, this.#need(n), n);
     }
+    return code === tag.NULL ? null : this.#tagged(code);
+  }
+
+  /** The value after tag `code` (not one next decodes itself). */
+  #tagged(code: number): unknown {
+    const b = this.#memory.bytes;
+    if (code >= tag.FIXSHAPED) return this.#shaped(code - tag.FIXSHAPED);
     if (code < tag.NULL) return this.#array(code - tag.FIXARRAY);
     switch (code) {
-      case tag.NULL:
-        return null;
       case tag.UNDEFINED:
         return undefined;
       case tag.FALSE:
@@ -126,10 +139,10 @@ export class ValueDecoder {
         const n = this.#u32();
         const object: Record<string, unknown> = {};
         for (let i = 0; i < n; i++) {
-          const name = this.#next();
+          const name = this.next();
           if (typeof name !== 'string') throw new TornReadError('a property name is not a string');
           // defineProperty, so that a property named __proto__ is a property, not the prototype.
-          Object.defineProperty(object, name, { value: this.#next(), enumerable: true, writable: true, configurable: true });
+          Object.defineProperty(object, name, { value: this.next(), enumerable: true, writable: true, configurable: true });
         }
         return object;
       }
@@ -144,7 +157,7 @@ export class ValueDecoder {
     // Every value takes at least a byte: a length past the end is torn memory, not a huge array.
     if (n > this.#end - this.position) throw new TornReadError(`an array of ${n} cannot fit`);
     const array = new Array<unknown>(n);
-    for (let i = 0; i < n; i++) array[i] = this.#next();
+    for (let i = 0; i < n; i++) array[i] = this.next();
     return array;
   }
 
@@ -156,7 +169,7 @@ export class ValueDecoder {
       if (!shapes.load(id)) throw new TornReadError(`unknown shape ${id}`);
       make = shapes.constructors[id] as ShapeConstructor;
     }
-    return make(this.#readNext);
+    return make(this);
   }
 
   #skipNext(): void {
@@ -200,7 +213,7 @@ export class ValueDecoder {
       default:
         // Keys (what is skipped) are never objects; anything else is decoded to be skipped.
         this.position--;
-        this.#next();
+        this.next();
     }
   }
 }

@@ -45,6 +45,15 @@ export class ValueEncoder {
     return this.bytes.subarray(0, this.position);
   }
 
+  /** Encodes a key at the start of the buffer and returns its length: the bytes are `bytes[0, length)` (no view made, for reads). */
+  encodeKey(key: unknown): number {
+    this.position = 0;
+    // The usual key, an integer, without the general dispatch (-0 is 0 here, as keys store it).
+    if (typeof key === 'number' && (key | 0) === key) this.#number(key | 0);
+    else this.write(key, true, '');
+    return this.position;
+  }
+
   /** Encodes `value` after what is already in the buffer. */
   write(value: unknown, key: boolean, path: string): void {
     switch (typeof value) {

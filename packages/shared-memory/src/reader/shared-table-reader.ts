@@ -6,6 +6,7 @@ import {
   type IndexSpec,
   InvalidOptionsError,
   invalidatedBy,
+  isPlainKey,
   isTimeout,
   type Key,
   KeyTypes,
@@ -156,7 +157,7 @@ export class SharedTableReader<R, S extends IndexSpec, K extends Key = Key> {
   /** As the owner's `peek`: the record if memory holds it, valid, now; undefined says nothing about the database. */
   peek(primaryKey: K): R | undefined {
     this.#assertOpen();
-    assertKey(primaryKey, 'the key given to peek');
+    if (!isPlainKey(primaryKey)) assertKey(primaryKey, 'the key given to peek');
     this.#peekKey = primaryKey;
     for (;;) {
       const outcome = this.#view.read(this.#peekAt);
