@@ -52,7 +52,9 @@ const SHUTDOWN_GRACE_MS = 5_000;
 /**
  * The worker module beside this one, and the Node options its threads need: when this module
  * runs as TypeScript (tsx, vitest), the workers get tsx's loader too, unless the main thread's
- * options (which workers inherit) already load it.
+ * options (which workers inherit) already load it. (On Node 20 a worker's `--import tsx` does not
+ * reach its ES module loading, but piscina loads the module with `require` first, which tsx's
+ * CommonJS hooks, registered by the same option, do compile.)
  */
 function workerModule(): { filename: string; execArgv: string[] } {
   const typescript = import.meta.url.endsWith('.ts');
