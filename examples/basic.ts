@@ -8,9 +8,8 @@
 import { CachedTable } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { PostgresAccess, type PostgresConnection } from '@tablecache/postgres';
-import { sql } from 'kysely';
 import { runAsScript } from './connect.js';
-import { CREATE_SCHEMA_STATEMENTS, type Database, SCHEMA, userIndexes } from './users-cities.js';
+import { createSeedSchema, type Database, SCHEMA, userIndexes } from './users-cities.js';
 
 export interface BasicExampleResult {
   readonly loaded: number;
@@ -28,31 +27,7 @@ export async function runBasicExample(
   const access = new PostgresAccess<Database>(connection);
   const db = access.kysely;
   try {
-    for (const statement of CREATE_SCHEMA_STATEMENTS) await sql.raw(statement).execute(db);
-    await db
-      .withSchema(SCHEMA)
-      .insertInto('cities')
-      .values([
-        { city_id: 1, name: 'Berlin' },
-        { city_id: 2, name: 'Hamburg' },
-      ])
-      .execute();
-    await db
-      .withSchema(SCHEMA)
-      .insertInto('users')
-      .values([
-        { user_id: 1, name: 'Alice', nickname: 'al' },
-        { user_id: 2, name: 'Bob', nickname: null },
-      ])
-      .execute();
-    await db
-      .withSchema(SCHEMA)
-      .insertInto('users_cities')
-      .values([
-        { user_id: 1, city_id: 1 },
-        { user_id: 2, city_id: 2 },
-      ])
-      .execute();
+    await createSeedSchema(db);
     log(`1. created ${SCHEMA}.users, .cities and .users_cities with users 1 and 2`);
 
     const indexes = userIndexes(db);

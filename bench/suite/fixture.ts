@@ -36,9 +36,14 @@ export async function createData(access: PostgresAccess, rows: number): Promise<
 
 const querySome = (ids: readonly number[]) => ({ sql: `${JOIN} WHERE u.user_id = ANY($1::int[])`, parameters: [ids] });
 
+/** The join's indexes by primary key (plain SQL: built alike on any thread, with or without a database). */
+export function userIndexes() {
+  return new PrimaryKeyIndexes<User, number>({ primaryKey: (user) => user.user_id, queryAll: { sql: JOIN }, querySome });
+}
+
 /** The cached join by primary key: what the load and point-read scenarios measure. */
 export function usersTable(access: PostgresAccess) {
-  const indexes = new PrimaryKeyIndexes<User, number>({ primaryKey: (user) => user.user_id, queryAll: { sql: JOIN }, querySome });
+  const indexes = userIndexes();
   return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'users' }));
 }
 

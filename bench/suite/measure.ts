@@ -64,3 +64,15 @@ export function random(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * `count` (a power of two) seeded random keys in 1..`max`, for reads spread over a whole table:
+ * index it with `keys[i & (count - 1)]`. Every thread that makes them with the same seed gets the
+ * same keys.
+ */
+export function randomKeys(max: number, count = 2 ** 20, seed = 42): Int32Array {
+  const next = random(seed);
+  const keys = new Int32Array(count);
+  for (let i = 0; i < count; i++) keys[i] = 1 + Math.floor(next() * max);
+  return keys;
+}
