@@ -1,6 +1,6 @@
 import { CachedTable, type Change, InvalidOptionsError, PrimaryKeyIndexes, type StorageTable } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
-import { PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
+import { checkTriggers, installTriggers, PgNotifyFeed, PostgresAccess, uninstallTriggers } from '@tablecache/postgres';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
@@ -77,6 +77,15 @@ for (const backend of testBackends()) {
         plan.sources.map((source) => [source.table.table, source.how === 'rows' ? source.links.map((link) => link.join()) : source.how]),
       );
       expect(how).toEqual({ users: ['user_id'], users_cities: ['user_id'], cities: ['city_id'] });
+    });
+
+    test('installTriggers for a table puts triggers on exactly the tables its query reads', async () => {
+      const { table, feed } = await start();
+      await uninstallTriggers(access, {});
+      await installTriggers(access, { for: table });
+      const covered = (await checkTriggers(access)).tables.map((check) => check.table?.table).sort();
+      expect(covered).toEqual(['cities', 'users', 'users_cities']);
+      await table.watch(feed, { tables: 'auto' }); // checks the triggers, installs nothing
     });
 
     test('renaming a city refreshes exactly the users who live there', async () => {
