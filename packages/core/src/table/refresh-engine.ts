@@ -117,15 +117,10 @@ export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
     try {
       const scratch = storage.scratch();
       const covered = (record: R) => indexes.coversRecord(record);
-      const held = this.#heldKeys(batch);
       const reloads = this.#reloadQueries(batch);
-      const byKey = (keys: readonly Key[]) => indexes.dbQuery({ index: PRIMARY_KEY_INDEX, keys: keys as K[] });
-      if (reloads === undefined || (held.size > 0 && byKey([...held.values()]) === undefined)) {
-        scratch.clear();
-        const specs = indexes.loadedSpecs().flatMap((loaded) => this.#chunked(loaded));
-        const check = duplicateCheck(specs.length);
-        for (const spec of specs) await this.#putRows(scratch, this.#queryFor(spec), 'refresh', covered, check);
-      } else {
+      if (reloads === undefined) await this.#reloadEverything(scratch, covered);
+      else {
+        const held = this.#heldKeys(batch);
         for (const { where } of batch.staleSpecs) this.#expire(scratch, where);
         // A primary key's rows in the database are the whole truth about it: what is stored
         // under it goes, and comes back only if the database still has it.
@@ -137,9 +132,11 @@ export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
         // (a LEFT JOIN whose right-hand row went): asked for by primary key, after the others,
         // so a change costs a second query only for the records it took out of the join.
         for (const h of returned) held.delete(h);
-        for (const keys of chunks(held.values(), this.#options.maxKeysPerQuery)) {
-          await this.#putRows(scratch, byKey(keys) as Query<R>, 'refresh', covered, 'each-query');
-        }
+        const byKey = [...chunks(held.values(), this.#options.maxKeysPerQuery)].map((keys) =>
+          indexes.dbQuery({ index: PRIMARY_KEY_INDEX, keys: keys as K[] }),
+        );
+        if (byKey.some((query) => query === undefined)) await this.#reloadEverything(scratch, covered);
+        else for (const query of byKey) await this.#putRows(scratch, query as Query<R>, 'refresh', covered, 'each-query');
       }
       this.#options.assertOpen();
       publisher.commit(
@@ -158,6 +155,14 @@ export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
     } finally {
       this.refreshQueries += queries.count - queriesBefore;
     }
+  }
+
+  /** Reloads everything covered into a cleared scratch space (what it held before is dropped). */
+  async #reloadEverything(scratch: ScratchSpace<R>, covered: (record: R) => boolean): Promise<void> {
+    scratch.clear();
+    const specs = this.#options.indexes.loadedSpecs().flatMap((loaded) => this.#chunked(loaded));
+    const check = duplicateCheck(specs.length);
+    for (const spec of specs) await this.#putRows(scratch, this.#queryFor(spec), 'refresh', covered, check);
   }
 
   /**
