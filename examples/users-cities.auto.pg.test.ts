@@ -96,6 +96,16 @@ for (const backend of testBackends()) {
       expect(all.filter((user) => user.city_name === 'Neustadt')).toHaveLength(9);
     });
 
+    test('in eager mode a city rename is refreshed in the background: after sync, memory answers at once', async () => {
+      const { table, feed } = await start();
+      await table.watch(feed, { tables: 'auto', install: true, refresh: 'eager' });
+      await table.load({ index: 'primaryKey', all: true });
+      await database.exec(`UPDATE ${S}.cities SET name = 'Neustadt' WHERE city_id = 2`);
+      await table.sync();
+      expect(table.getRecordsSync({ index: 'primaryKey', keys: [1] })?.[0]?.city_name).toBe('Neustadt');
+      expect(table.stats.refreshedRows).toBe(9);
+    });
+
     test('moving a user to another city refreshes that user only', async () => {
       const table = await watching();
       await database.exec(`UPDATE ${S}.users_cities SET city_id = 5 WHERE user_id = 7`);

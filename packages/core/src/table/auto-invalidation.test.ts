@@ -112,6 +112,22 @@ describe("tables: 'auto'", () => {
     expect(table.stats.refreshedRows).toBe(6);
   });
 
+  test('records that lack a link column make a change invalidate everything, and the error says which column', async () => {
+    const plan: InvalidationPlan = {
+      ...PLAN,
+      columns: ['id', 'name', 'town', 'city'],
+      sources: [{ ...PLAN.sources[0], links: [['town']] } as InvalidationPlan['sources'][number]],
+    };
+    const errors: unknown[] = [];
+    const { table, feed } = residents({ plan });
+    await table.watch(feed, { tables: 'auto', onError: (error) => errors.push(error) });
+    await table.load({ index: 'primaryKey', all: true });
+    feed.changes({ op: 'update', schema: 'public', table: 'cities', old: { city_id: 2 }, new: { city_id: 2 } });
+    await table.refreshInvalid();
+    expect(table.stats.refreshedRows).toBe(6);
+    expect(String(errors[0])).toContain("no property 'town'");
+  });
+
   test('storage without addIndex makes row-precise sources whole-table, and the plan says why', async () => {
     const { table } = await watchedAndLoaded({ storage: (indexes) => withoutAddIndex(new MapStorageTable(indexes)) });
     const plan = await table.describeInvalidation();
