@@ -5,12 +5,12 @@
  *   pnpm example:auto                                  # on embedded PGlite
  *   DATABASE_URL=postgres://... pnpm example:auto      # on a server (schema tablecache_example)
  */
-import { CachedTable } from '@tablecache/core';
+import { CachedTable, describePlan } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { installTriggers, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
 import { sql } from 'kysely';
 import { type ExampleConnection, runAsScript } from './connect.js';
-import { CREATE_SCHEMA_STATEMENTS, type Database, SCHEMA, userIndexes, usersCitiesMappings, WATCHED_TABLES } from './users-cities.js';
+import { CREATE_SCHEMA_STATEMENTS, type Database, SCHEMA, userIndexes } from './users-cities.js';
 
 export interface AutoInvalidationResult {
   /** Users shown after each change and sync(), by step. */
@@ -43,11 +43,15 @@ export async function runAutoInvalidationExample(
     await sql`INSERT INTO ${sql.table(`${SCHEMA}.cities`)} VALUES (1, 'Berlin'), (2, 'Hamburg'), (3, 'Munich')`.execute(db);
     await sql`INSERT INTO ${sql.table(`${SCHEMA}.users`)} SELECT g, 'user ' || g, NULL FROM generate_series(1, ${USERS}) g`.execute(db);
     await sql`INSERT INTO ${sql.table(`${SCHEMA}.users_cities`)} SELECT g, 1 + g % 3 FROM generate_series(1, ${USERS}) g`.execute(db);
-    await installTriggers(access, { tables: WATCHED_TABLES });
-    log(`1. ${USERS} users in 3 cities; triggers installed on ${WATCHED_TABLES.join(', ')}`);
+    // Triggers on exactly the tables the query reads, as the database says.
+    await installTriggers(access, { for: users });
+    const plan = await users.describeInvalidation();
+    log(`1. ${USERS} users in 3 cities; triggers installed on the tables the join reads, followed so:`);
+    for (const line of describePlan(plan).split('\n')) log(`   ${line}`);
 
-    // Watch first, then load: nothing that commits in between can be missed.
-    await users.watch(feed, { tables: usersCitiesMappings(db), refresh: 'eager' });
+    // Watch first, then load: nothing that commits in between can be missed. No mapping is
+    // written: 'auto' follows the plan above.
+    await users.watch(feed, { tables: 'auto', refresh: 'eager' });
     await users.load({ index: 'primaryKey', all: true });
     log(`2. loaded and watching (eager refresh); user 3 lives in ${(await name(3))?.city_name}`);
 

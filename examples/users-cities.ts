@@ -2,7 +2,7 @@
  * The schema the examples and the end-to-end tests share: users, cities, and which city each
  * user lives in, cached as one joined record per user.
  */
-import { type Change, PrimaryKeyIndexes, type PrimaryKeysSpec, type WatchOptions } from '@tablecache/core';
+import { PrimaryKeyIndexes } from '@tablecache/core';
 import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql } from 'kysely';
 
 export const SCHEMA = 'tablecache_example';
@@ -100,31 +100,6 @@ export function userIndexes(db: Kysely<Database>) {
     primaryKey: (user) => user.user_id,
     querySome: (userIds) => usersJoin(db).where('users.user_id', 'in', userIds),
   });
-}
-
-/** The user ids a change to `users` or `users_cities` touches (an update may move a row to another key). */
-function userIds(change: Change): number[] {
-  const ids = new Set<number>();
-  for (const row of [change.old, change.new]) if (row !== undefined) ids.add(row.user_id as number);
-  return [...ids];
-}
-
-/**
- * Which cached users each source table's changes invalidate. `users` and `users_cities` are
- * keyed by user; a changed city affects every user who lives there, which only the database
- * knows: that mapping asks it.
- */
-export function usersCitiesMappings(db: Kysely<Database>): NonNullable<WatchOptions<PrimaryKeysSpec<number>>['tables']> {
-  const byUser = (change: Change) => [{ index: 'primaryKey' as const, keys: userIds(change) }];
-  return {
-    [`${SCHEMA}.users`]: byUser,
-    [`${SCHEMA}.users_cities`]: byUser,
-    [`${SCHEMA}.cities`]: async (change) => {
-      const cityIds = [change.old?.city_id, change.new?.city_id].filter((id): id is number => typeof id === 'number');
-      const rows = await db.withSchema(SCHEMA).selectFrom('users_cities').select('user_id').where('city_id', 'in', cityIds).execute();
-      return [{ index: 'primaryKey', keys: rows.map((row) => row.user_id) }];
-    },
-  };
 }
 
 export const WATCHED_TABLES = [`${SCHEMA}.users`, `${SCHEMA}.cities`, `${SCHEMA}.users_cities`];

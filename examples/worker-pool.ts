@@ -20,12 +20,12 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CachedTable } from '@tablecache/core';
+import { CachedTable, type Change, describePlan } from '@tablecache/core';
 import { installTriggers, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
 import { SharedMemoryStorageTable } from '@tablecache/shared-memory';
 import { Piscina } from 'piscina';
 import { type ExampleConnection, runAsScript } from './connect.js';
-import { type Database, ensureSeedSchema, SCHEMA, userIndexes, usersCitiesMappings, WATCHED_TABLES } from './users-cities.js';
+import { type Database, ensureSeedSchema, SCHEMA, userIndexes } from './users-cities.js';
 import type { WorkerPoolAnswer, WorkerPoolData, WorkerPoolTask } from './worker-pool.worker.js';
 
 export interface WorkerPoolServiceOptions {
@@ -45,6 +45,11 @@ export interface WorkerPoolService {
   /** Stops accepting requests, lets those in flight finish, then ends the pool, the table, the feed and the access. */
   close(): Promise<void>;
 }
+
+/** The cached users a change to `users` or `users_cities` touches: the user ids it names, old and new. */
+const byUser = (change: Change) => [
+  { index: 'primaryKey' as const, keys: [change.old?.user_id, change.new?.user_id].filter((id): id is number => typeof id === 'number') },
+];
 
 /** How long a graceful shutdown waits for requests in flight before it drops their connections. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -101,12 +106,19 @@ export async function startWorkerPoolService(
 
   try {
     if (await ensureSeedSchema(db)) log(`created ${SCHEMA}.users, .cities and .users_cities with users 1 and 2`);
-    await installTriggers(access, { tables: WATCHED_TABLES });
-    // Watch first, then load: nothing that commits in between can be missed.
-    await users.watch(feed, { tables: usersCitiesMappings(db), refresh: 'eager' });
+    await installTriggers(access, { for: users });
+    // Watch first, then load: nothing that commits in between can be missed. A change to a user
+    // or a user's city link names the user: refreshed by primary key. Cities are followed by
+    // 'auto': shared storage cannot add the index a row-precise link needs once it exists, so
+    // the plan says a city's change refreshes the whole join (rare changes, a small table here).
+    await users.watch(feed, {
+      tables: { [`${SCHEMA}.users`]: byUser, [`${SCHEMA}.users_cities`]: byUser, [`${SCHEMA}.cities`]: 'auto' },
+      refresh: 'eager',
+    });
+    for (const line of describePlan(await users.describeInvalidation()).split('\n')) log(`  ${line}`);
     await users.load({ index: 'primaryKey', all: true });
     const { usedBytes } = storage.memory;
-    log(`loaded the join into shared memory (${(usedBytes / 1024).toFixed(0)} KiB); watching ${WATCHED_TABLES.join(', ')}`);
+    log(`loaded the join into shared memory (${(usedBytes / 1024).toFixed(0)} KiB)`);
 
     const workerData: WorkerPoolData = { handle: storage.handle() };
     pool = new Piscina<WorkerPoolTask, WorkerPoolAnswer>({

@@ -15,9 +15,9 @@ const usersJoin = () =>
     .selectFrom('users')
     .leftJoin('users_cities', 'users_cities.user_id', 'users.user_id')
     .leftJoin('cities', 'cities.city_id', 'users_cities.city_id')
-    .select(['users.user_id', 'users.name', 'cities.name as city_name']);
+    .select(['users.user_id', 'users.name', 'cities.city_id', 'cities.name as city_name']);
 
-// The record type comes from the query: { user_id: number; name: string; city_name: string | null }
+// The record type comes from the query: { user_id: number; name: string; city_id: number | null; city_name: string | null }
 const indexes = new PrimaryKeyIndexes({
   queryAll: usersJoin(),
   primaryKey: (user) => user.user_id,
@@ -51,33 +51,23 @@ await users.getRecords({ index: 'primaryKey', keys: [7] }, { signal: AbortSignal
 // #endregion tour
 
 // #region following
-import type { Change } from '@tablecache/core';
+import { describePlan } from '@tablecache/core';
 import { installTriggers, PgNotifyFeed } from '@tablecache/postgres';
 
-// Once (idempotent), or from the command line: tablecache install --url $DATABASE_URL users cities users_cities
-// (or let watch() do it: `install: true` below).
-await installTriggers(access, { tables: ['users', 'cities', 'users_cities'] });
+// Once (idempotent): triggers on exactly the tables the query reads. Or from the command line:
+// tablecache install --url $DATABASE_URL users cities users_cities (or `install: true` below).
+await installTriggers(access, { for: users });
 
 const feed = new PgNotifyFeed({ connectionString: process.env.DATABASE_URL! }); // or { pglite }
-// watch() resolves once the feed listens and every table below exists and has the triggers;
-// otherwise it rejects, listing what is missing (a misspelt table, a table without triggers).
-// A change carries the changed row's primary key, old and/or new (an update may change it).
-const byUser = (change: Change) => [
-  { index: 'primaryKey' as const, keys: [change.old, change.new].flatMap((row) => (row ? [row.user_id as number] : [])) },
-];
+// 'auto': Postgres tells which tables the query reads and how a changed row maps to records.
+// Here users and users_cities by user_id, cities by city_id: renaming a city refreshes exactly
+// the users who live there. watch() resolves once the feed listens and every one of those
+// tables has the triggers; otherwise it rejects, listing what is missing.
 await users.watch(feed, {
-  tables: {
-    users: byUser,
-    users_cities: byUser,
-    // A renamed city touches every user living there; only the database knows who that is.
-    cities: async (change) => {
-      const cityId = (change.new ?? change.old)!.city_id as number;
-      const rows = await db.selectFrom('users_cities').select('user_id').where('city_id', '=', cityId).execute();
-      return [{ index: 'primaryKey', keys: rows.map((row) => row.user_id) }];
-    },
-  },
+  tables: 'auto',
   refresh: 'eager', // or 'lazy' (default): the next read refreshes
 });
+console.log(describePlan(await users.describeInvalidation())); // one line per table: by which columns, or whole and why
 await users.load({ index: 'primaryKey', all: true }); // watch first, then load: nothing slips between
 
 await db.updateTable('users').set({ name: 'Alicia' }).where('user_id', '=', 1).execute();

@@ -85,5 +85,5 @@ export {
 export { type InvalidationSnapshot, invalidatedBy } from './table/invalidation-set.js';
 export { KeyTypes } from './table/key-types.js';
 export type { RangeMarksData } from './table/range-marks.js';
-export type { TableMapping, Unwatch, WatchOptions } from './table/table-watcher.js';
+export type { MappedWatchOptions, TableMapping, Unwatch, WatchOptions } from './table/table-watcher.js';
 export { isTimeout, waitFor } from './table/waits.js';

@@ -30,9 +30,9 @@ export class LocalStorageTable<R> implements StorageTable<R> {
   readonly name: string;
   readonly #layout: StorageLayout<R>;
   readonly #records = new Map<HashKey, R>();
-  readonly #indexes: ReadonlyMap<string, SecondaryIndex<R>>;
+  readonly #indexes: Map<string, SecondaryIndex<R>>;
   /** The same indexes in a list, for the write path (no iterator per record). */
-  readonly #indexList: readonly SecondaryIndex<R>[];
+  #indexList: readonly SecondaryIndex<R>[];
 
   constructor(layout: StorageLayout<R>, options: LocalStorageTableOptions = {}) {
     for (const option of Object.keys(options)) {
@@ -46,9 +46,23 @@ export class LocalStorageTable<R> implements StorageTable<R> {
     this.#indexes = new Map(
       Object.entries(layout.storageIndexes).map(([name, definition]: [string, StorageIndexDefinition<R>]): [string, SecondaryIndex<R>] => [
         name,
-        definition.kind === 'range' ? new RangeIndex(name, definition) : new HashIndex(name, definition),
+        secondaryIndex(name, definition),
       ]),
     );
+    this.#indexList = [...this.#indexes.values()];
+  }
+
+  addIndex(name: string, definition: StorageIndexDefinition<R>): void {
+    if (name === PRIMARY_KEY_INDEX || this.#indexes.has(name))
+      throw new InvalidOptionsError(`'${this.name}' already has an index named '${name}'`);
+    const index = secondaryIndex(name, definition);
+    // Every key is computed (and checked) before the index is filled: a bad one changes nothing.
+    const entries = [...this.#records].map(([h, record]) => [h, record, index.keyOf(record)] as const);
+    for (const [h, record, key] of entries) {
+      if (index.kind === 'range') index.add(key as Key, h, record);
+      else index.add(key as HashKey, h);
+    }
+    this.#indexes.set(name, index);
     this.#indexList = [...this.#indexes.values()];
   }
 
@@ -172,6 +186,10 @@ export class LocalStorageTable<R> implements StorageTable<R> {
     for (const index of this.#indexList) index.remove(previous, h);
     this.#records.delete(h);
   }
+}
+
+function secondaryIndex<R>(name: string, definition: StorageIndexDefinition<R>): SecondaryIndex<R> {
+  return definition.kind === 'range' ? new RangeIndex(name, definition) : new HashIndex(name, definition);
 }
 
 const DELETED = Symbol('deleted');

@@ -25,6 +25,7 @@ export {
   type TriggerProblemKind,
 } from './triggers/check-triggers.js';
 export {
+  type InstallTriggersForOptions,
   type InstallTriggersOptions,
   installTriggers,
   type PartitionCoverage,

@@ -3,8 +3,10 @@ import {
   consoleLogger,
   type DbAccess,
   describeError,
+  type InvalidationPlan,
   InvalidOptionsError,
   isLogger,
+  type Key,
   type KeyDecoder,
   type Logger,
   type Query,
@@ -25,6 +27,8 @@ import Cursor from 'pg-cursor';
 import { CheckedOutClient, listenToNewClients } from './checked-out-client.js';
 import { compileQuery } from './compile-query.js';
 import { KeyDecoding, type KeyReader, kyselyKeyReader, pgliteKeyReader } from './decode-keys.js';
+import { explainInvalidation } from './invalidation-plan/explain-invalidation.js';
+import { linkQuery } from './link-query.js';
 import { items, readAhead } from './read-ahead.js';
 import { kyselyTransactions, pgliteTransactions, type TransactionRunner } from './transaction-runner.js';
 
@@ -255,6 +259,17 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
   }
 
   /** Runs any statement (also writes) in a transaction of its own and returns its rows. */
+  /** How changes to the tables `query` reads map to its rows (see `explainInvalidation`). */
+  explainInvalidation(query: Query): Promise<InvalidationPlan> {
+    this.#assertOpen();
+    return explainInvalidation(this, query);
+  }
+
+  /** `query` restricted to rows whose output `columns` hold one of `keys` (see `DbAccess.linkQuery`). */
+  linkQuery<R>(query: Query<R>, columns: readonly string[], keys: readonly (readonly Key[])[]): Query<R> {
+    return linkQuery(compileQuery(query, this.kysely), columns, keys);
+  }
+
   execute<R>(query: Query<R>): Promise<R[]> {
     return this.transaction((run) => run(query));
   }

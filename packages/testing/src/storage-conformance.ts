@@ -2,6 +2,7 @@ import {
   hashKey,
   Interval,
   InvalidKeyError,
+  type StorageIndexDefinition,
   type StorageLayout,
   type StorageTable,
   TablecacheError,
@@ -330,6 +331,55 @@ export function describeStorageTableConformance(name: string, create: StorageFac
           expect(new Set(table.getRecords({ kind: 'all' }).map((r) => hashKey(r.id))).size).toBe(model.size);
         }),
       );
+    });
+
+    // Optional in the contract: storages without it (shared memory) skip these.
+    describe.skipIf(create(itemLayout).addIndex === undefined)('addIndex', () => {
+      const byRankParity: StorageIndexDefinition<Item> = { kind: 'hash', key: (i) => (i.rank % 2 === 0 ? 'even' : 'odd') };
+      const addIndex = (table: StorageTable<Item>, name: string, definition = byRankParity) => table.addIndex?.(name, definition);
+
+      test('an added index finds the records stored before it was added', () => {
+        const table = fresh(item(1), item(2), item(3));
+        addIndex(table, 'parity');
+        expect(
+          table
+            .getRecords({ kind: 'keys', index: 'parity', keys: ['odd'] })
+            .map((r) => r.id)
+            .sort(),
+        ).toEqual([1, 3]);
+      });
+
+      test('an added index follows later puts, replacements, deletes and clears', () => {
+        const table = fresh(item(1), item(2));
+        addIndex(table, 'parity');
+        table.put(item(3));
+        table.put(ranked(2, 5));
+        const scratch = table.scratch();
+        scratch.delete(1);
+        scratch.commit();
+        expect(
+          table
+            .getRecords({ kind: 'keys', index: 'parity', keys: ['odd'] })
+            .map((r) => r.id)
+            .sort(),
+        ).toEqual([2, 3]);
+        expect(table.getRecords({ kind: 'keys', index: 'parity', keys: ['even'] })).toEqual([]);
+        table.clear();
+        expect(table.getRecords({ kind: 'keys', index: 'parity', keys: ['odd'] })).toEqual([]);
+      });
+
+      test('adding an index under a name the table has throws and keeps the index there', () => {
+        const table = fresh(item(1, 'a'));
+        expect(() => addIndex(table, 'group')).toThrow(TablecacheError);
+        expect(() => addIndex(table, 'primaryKey')).toThrow(TablecacheError);
+        expect(table.getRecords({ kind: 'keys', index: 'group', keys: ['a'] })).toEqual([item(1, 'a')]);
+      });
+
+      test('an index whose key is invalid for a stored record is refused and not added', () => {
+        const table = fresh(item(1));
+        expect(() => addIndex(table, 'bad', { kind: 'hash', key: () => Number.NaN as unknown as string })).toThrow(InvalidKeyError);
+        expect(() => table.getRecords({ kind: 'keys', index: 'bad', keys: ['x'] })).toThrow(UnknownIndexError);
+      });
     });
   });
 }

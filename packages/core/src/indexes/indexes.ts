@@ -61,6 +61,12 @@ export interface Indexes<R, S extends IndexSpec, K extends Key = Key> extends St
    * ranges merged, keys of one index gathered). Optional: without it, each spec is one query.
    */
   coalesce?(specs: readonly S[]): S[];
+  /**
+   * Optional: the query whose rows are every record the table could hold, unrestricted (a
+   * `NamedIndexes`' `queryAll`). `watch(feed, { tables: 'auto' })` asks the database how it
+   * reads its source tables; undefined (or no method): `'auto'` is refused.
+   */
+  sourceQuery?(): Query<R> | undefined;
   /** Specs that together describe everything loaded; refreshing them refreshes the table. */
   loadedSpecs(): readonly S[];
   /**

@@ -248,6 +248,10 @@ export class NamedIndexes<
     return this.#range.get(spec.index)?.query(spec.ge, spec.lt);
   }
 
+  sourceQuery(): Query<R> | undefined {
+    return this.#options.queryAll;
+  }
+
   /** Gathers the keys of each index into one spec, and merges overlapping or touching ranges. */
   coalesce(specs: readonly NamedIndexesSpec<K, H, G, A>[]): NamedIndexesSpec<K, H, G, A>[] {
     if (specs.some((spec) => 'all' in spec)) return [this.#spec({ index: PRIMARY_KEY_INDEX, all: true })];

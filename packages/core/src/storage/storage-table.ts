@@ -67,6 +67,15 @@ export interface StorageTable<R> {
   clear(): void;
   /** A batch of writes that readers see either entirely or not at all. */
   scratch(): ScratchSpace<R>;
+  /**
+   * Optional: adds a secondary index beside the layout's, filled at once from what is stored and
+   * maintained by every later write (a table indexes its records by the columns that link them
+   * to changed source rows, see `watch(feed, { tables: 'auto' })`). Throws, changing nothing,
+   * when the name is taken or a stored record's key is invalid. Call it while no scratch space is
+   * open (a table does it through its write queue). Storage without it is still
+   * complete; such a table invalidates whole where it would need the index.
+   */
+  addIndex?(name: string, definition: StorageIndexDefinition<R>): void;
 }
 
 /** Writes buffered apart from what readers see, in call order, until `commit`. */

@@ -593,14 +593,21 @@ describe('peeking by primary key', () => {
 });
 
 describe('stats', () => {
-  test('stats count queries, refreshes and where reads were served', async () => {
+  test('stats count queries, refreshes, the rows they wrote and where reads were served', async () => {
     const { table } = await loaded();
     await table.getRecords(keys(1));
     table.invalidateRecords([keys(1, 2)]);
     await table.refreshInvalid();
     await table.adjust(keys(1));
     await table.getRecords(keys(3));
-    expect(table.stats).toEqual({ queries: 3, refreshes: 1, refreshQueries: 1, readsFromStorage: 1, readsFromDatabase: 1 });
+    expect(table.stats).toEqual({
+      queries: 3,
+      refreshes: 1,
+      refreshQueries: 1,
+      refreshedRows: 2,
+      readsFromStorage: 1,
+      readsFromDatabase: 1,
+    });
   });
 });
 

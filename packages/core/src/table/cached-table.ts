@@ -1,4 +1,5 @@
 import type { ChangeFeed, WaitOptions } from '../change-feed/change-feed.js';
+import type { InvalidationPlan } from '../change-feed/invalidation-plan.js';
 import type { DbAccess } from '../db-access/db-access.js';
 import {
   AlreadyLoadedError,
@@ -15,13 +16,15 @@ import { assertKey, isPlainKey, type Key } from '../key/key.js';
 import { consoleLogger, isLogger, type Logger } from '../logging/logger.js';
 import type { Query } from '../query/query.js';
 import { PRIMARY_KEY_INDEX, type StorageRecordsSpec, type StorageTable } from '../storage/storage-table.js';
+import { linkIndexName, linkSpecs, planInUse, quotedSourceName, sourceNamed } from './auto-invalidation.js';
 import { InvalidationBooks, isPrimaryKeysSpec, primaryKeysWhere } from './invalidation-books.js';
 import { KeyTypes } from './key-types.js';
+import { LINK_INDEX_PREFIX, LinkedIndexes, type LinkSpec } from './linked-indexes.js';
 import { RefreshEngine } from './refresh-engine.js';
 import { SerialQueue } from './serial-queue.js';
 import { SharedStatePublisher } from './shared-state-publisher.js';
 import { TableQueries } from './table-queries.js';
-import { TableWatcher, type Unwatch, type WatchOptions } from './table-watcher.js';
+import { type TableMapping, TableWatcher, type Unwatch, type WatchOptions } from './table-watcher.js';
 import { abortableItems, isTimeout, Signal, waitFor } from './waits.js';
 
 export interface CachedTableOptions {
@@ -48,6 +51,8 @@ export interface CachedTableStats {
   readonly refreshes: number;
   /** Queries sent by refreshes. */
   readonly refreshQueries: number;
+  /** Rows refreshes wrote to storage: what the changes cost (a row-precise change, only the records it touches). */
+  readonly refreshedRows: number;
   /** Reads served from storage. */
   readonly readsFromStorage: number;
   /** Reads passed to the database because storage does not cover them (or may be stale: see `status`). */
@@ -69,6 +74,14 @@ export interface CachedTableStatus {
 
 type LoadState = 'idle' | 'loading' | 'loaded' | 'failed';
 
+/** Whether a watch's `tables` asks for `'auto'` anywhere. */
+function usesAuto<S>(tables: WatchOptions<S>['tables']): tables is NonNullable<WatchOptions<S>['tables']> {
+  return tables === 'auto' || (typeof tables === 'object' && tables !== null && Object.values(tables).includes('auto'));
+}
+
+/** What a watcher's mappings return: the user's specs, or the link specs of `tables: 'auto'`. */
+type FeedSpec<S, K extends Key> = S | PrimaryKeysSpec<K> | LinkSpec;
+
 /** Where a read is served from, decided after validation, coverage and waiting for refreshes. */
 type ReadPlan<R> = { readonly from: 'storage'; readonly spec: StorageRecordsSpec<R> } | { readonly from: 'db'; readonly query: Query<R> };
 
@@ -89,6 +102,8 @@ type ReadPiece<R> = { readonly records: R[] } | { readonly query: Query<R> };
 export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   readonly name: string;
   readonly #indexes: Indexes<R, S, K>;
+  /** The indexes the books and the engine work with: the user's, and the link indexes of `tables: 'auto'`. */
+  readonly #linked: LinkedIndexes<R, S, K>;
   readonly #db: DbAccess;
   readonly #storage: StorageTable<R>;
   readonly #logger: Logger;
@@ -96,8 +111,8 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   readonly #writer = new SerialQueue();
   readonly #keyTypes = new KeyTypes();
   readonly #queries: TableQueries<R>;
-  readonly #books: InvalidationBooks<R, S, K>;
-  readonly #engine: RefreshEngine<R, S, K>;
+  readonly #books: InvalidationBooks<R, S | LinkSpec, K>;
+  readonly #engine: RefreshEngine<R, S | LinkSpec, K>;
   readonly #publisher: SharedStatePublisher<R>;
   readonly #stopServing: (() => void) | undefined;
   readonly #reads = { fromStorage: 0, fromDatabase: 0 };
@@ -117,11 +132,13 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   #running: Promise<void> | undefined;
   /** A refresh queued behind other writes; later callers join it rather than queue another. */
   #queuedRefresh: Promise<void> | undefined;
-  readonly #watchers = new Set<TableWatcher<S | PrimaryKeysSpec<K>>>();
+  readonly #watchers = new Set<TableWatcher<FeedSpec<S, K>>>();
   /** Watchers whose feed lost its connection and whose grace is over: memory is not trusted. */
-  readonly #distrustedBy = new Set<TableWatcher<S | PrimaryKeysSpec<K>>>();
+  readonly #distrustedBy = new Set<TableWatcher<FeedSpec<S, K>>>();
   /** Watchers whose feed lost its connection, still within their grace. */
-  readonly #graceBy = new Set<TableWatcher<S | PrimaryKeysSpec<K>>>();
+  readonly #graceBy = new Set<TableWatcher<FeedSpec<S, K>>>();
+  /** The plan the latest `tables: 'auto'` watch follows. */
+  #invalidationPlan: InvalidationPlan | undefined;
 
   constructor(indexes: Indexes<R, S, K>, db: DbAccess, storage: StorageTable<R>, options: CachedTableOptions = {}) {
     if (options.logger !== undefined && !isLogger(options.logger)) {
@@ -132,13 +149,20 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       throw new InvalidOptionsError(`syncTimeoutMs must be a positive number of milliseconds; got ${String(options.syncTimeoutMs)}`);
     }
     this.#indexes = indexes;
+    this.#linked = new LinkedIndexes(indexes, db);
     this.#db = db;
     this.#storage = storage;
     this.name = options.name ?? storage.name;
     this.#logger = options.logger ?? consoleLogger;
     this.#syncTimeoutMs = syncTimeoutMs;
     this.#queries = new TableQueries(this.name, db);
-    this.#books = new InvalidationBooks({ name: this.name, indexes, storage, keyTypes: this.#keyTypes, logger: this.#logger });
+    this.#books = new InvalidationBooks({
+      name: this.name,
+      indexes: this.#linked,
+      storage,
+      keyTypes: this.#keyTypes,
+      logger: this.#logger,
+    });
     this.#publisher = new SharedStatePublisher(storage, {
       status: () => ({ load: this.#closed ? 'closed' : this.#loadState, trusted: this.#distrustedBy.size === 0 }),
       coverage: () => indexes.loadedSpecs(),
@@ -147,7 +171,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     });
     this.#engine = new RefreshEngine({
       name: this.name,
-      indexes,
+      indexes: this.#linked,
       storage,
       queries: this.#queries,
       books: this.#books,
@@ -155,6 +179,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       publisher: this.#publisher,
       maxKeysPerQuery: options.maxKeysPerQuery ?? 10_000,
       assertOpen: () => this.#assertOpen(),
+      reloadsHeld: (where) => where.kind === 'keys' && this.#linked.hasLink(where.index),
     });
     this.#publisher.publish('status', 'coverage', 'validity', 'keyTypes');
     this.#stopServing = this.#publisher.serve({
@@ -170,6 +195,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       queries: this.#queries.count,
       refreshes: this.#engine.refreshes,
       refreshQueries: this.#engine.refreshQueries,
+      refreshedRows: this.#engine.refreshedRows,
       readsFromStorage: this.#reads.fromStorage,
       readsFromDatabase: this.#reads.fromDatabase,
     };
@@ -337,16 +363,29 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * under an old spec must be named by a new one (the default, `newSpecs = oldSpecs`, does).
    */
   invalidateRecords(oldSpecs: readonly (S | PrimaryKeysSpec<K>)[], newSpecs: readonly (S | PrimaryKeysSpec<K>)[] = oldSpecs): void {
+    this.#invalidate(this.#indexes, oldSpecs, newSpecs);
+  }
+
+  /**
+   * `invalidateRecords`, with specs checked by `indexes`: the user's for the public call, the
+   * linked ones (which also take the link specs of `tables: 'auto'`) for a watcher's.
+   */
+  #invalidate<T extends IndexSpec>(
+    indexes: Indexes<R, T, K>,
+    oldSpecs: readonly (T | PrimaryKeysSpec<K>)[],
+    newSpecs: readonly (T | PrimaryKeysSpec<K>)[],
+  ): void {
     this.#assertOpen();
     for (const specs of [oldSpecs, newSpecs]) {
       if (!Array.isArray(specs)) throw new MalformedSpecError(specs, 'invalidateRecords takes arrays of specs');
       for (const spec of specs) {
-        this.#indexes.validateSpec(spec);
-        this.#keyTypes.checkSpec(isPrimaryKeysSpec<K>(spec) ? primaryKeysWhere(spec.keys) : this.#indexes.storageRecordsSpec(spec));
+        indexes.validateSpec(spec);
+        this.#keyTypes.checkSpec(isPrimaryKeysSpec<K>(spec) ? primaryKeysWhere(spec.keys) : indexes.storageRecordsSpec(spec));
       }
     }
     if (this.#loadState === 'idle' || this.#loadState === 'failed') return; // nothing is cached
-    this.#books.invalidate(oldSpecs, newSpecs);
+    // Checked above by indexes that are the user's or the linked ones, whose specs these are.
+    this.#books.invalidate(oldSpecs as readonly FeedSpec<S, K>[], newSpecs as readonly FeedSpec<S, K>[]);
     this.#publisher.publish('validity');
   }
 
@@ -377,18 +416,23 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#assertOpen();
     const signal = call.signal ?? options.signal;
     signal?.throwIfAborted();
-    const watcher = new TableWatcher<S | PrimaryKeysSpec<K>>(
+    const given = options.tables;
+    // Without 'auto' nothing is awaited before subscribing (anything else is the watcher's to check).
+    const tables = usesAuto(given)
+      ? await waitFor(this.#untilClosed(this.#mappings(given)), { signal })
+      : (given as Readonly<Record<string, TableMapping<FeedSpec<S, K>>>> | undefined);
+    const watcher = new TableWatcher<FeedSpec<S, K>>(
       {
         name: this.name,
         logger: this.#logger,
         decodeKeys: this.#db.decodeKeys?.bind(this.#db),
-        invalidate: (specs) => this.invalidateRecords(specs),
+        invalidate: (specs) => this.#invalidate(this.#linked, specs, specs),
         invalidateEverything: () => this.#invalidateEverything(),
         refreshInvalid: () => this.refreshInvalid(),
         trust: (state) => this.#trust(watcher, state),
       },
       feed,
-      options,
+      { ...options, tables },
     );
     this.#watchers.add(watcher);
     const unwatch = async () => {
@@ -406,6 +450,85 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     }
     if (this.#loadState === 'loading' || this.#loadState === 'loaded') watcher.invalidateEverything();
     return unwatch;
+  }
+
+  /**
+   * The invalidation plan `watch(feed, { tables: 'auto' })` follows: which tables the query
+   * reads and, for each, row-precise through which output columns or whole-table and why
+   * (including where the storage cannot index the records: then whole-table). After such a watch,
+   * the plan it follows; before, the one it would follow, asked of the database now. Print it
+   * with `describePlan`. Rejects with `InvalidOptionsError` when the table cannot have one (see
+   * `tables: 'auto'`).
+   */
+  async describeInvalidation(): Promise<InvalidationPlan> {
+    this.#assertOpen();
+    return this.#invalidationPlan ?? (await this.#untilClosed(this.#explain())).plan;
+  }
+
+  /**
+   * A watch's `tables` with every `'auto'` resolved: row-precise sources mapped to link specs
+   * (their link indexes added to storage first), whole-table ones to `true`. Hand-written
+   * mappings pass unchanged, but next to `'auto'` each must name a table the query reads.
+   */
+  async #mappings(
+    tables: NonNullable<WatchOptions<S | PrimaryKeysSpec<K>>['tables']>,
+  ): Promise<Readonly<Record<string, TableMapping<FeedSpec<S, K>>>>> {
+    const { source, plan } = await this.#explain();
+    for (const opaque of plan.opaque) {
+      this.#logger.warn(`table '${this.name}': its query reads ${opaque.what}, whose changes no feed reports (${opaque.because})`);
+    }
+    const mappings: [string, TableMapping<FeedSpec<S, K>>][] = [];
+    const entries =
+      tables === 'auto' ? plan.sources.map((each) => [quotedSourceName(each.table), 'auto'] as const) : Object.entries(tables);
+    for (const [name, mapping] of entries) {
+      const planned = sourceNamed(plan, name);
+      if (mapping !== 'auto') mappings.push([name, mapping]);
+      else if (planned.how === 'whole') mappings.push([quotedSourceName(planned.table), true]);
+      else {
+        for (const link of planned.links) await this.#addLinkIndex(link, source);
+        mappings.push([
+          quotedSourceName(planned.table),
+          (change) => {
+            this.#linked.assertLinkable();
+            return linkSpecs(planned, change);
+          },
+        ]);
+      }
+    }
+    this.#invalidationPlan = plan;
+    return Object.fromEntries(mappings);
+  }
+
+  /** The plan `tables: 'auto'` follows, and the query it is of. */
+  async #explain(): Promise<{ readonly source: Query<R>; readonly plan: InvalidationPlan }> {
+    const source = this.#indexes.sourceQuery?.();
+    if (source === undefined) {
+      throw new InvalidOptionsError(
+        `tables: 'auto' needs the query of every record, to ask the database what it reads: give the indexes a queryAll (or implement sourceQuery()), or map each table by hand`,
+      );
+    }
+    if (this.#db.explainInvalidation === undefined || this.#db.linkQuery === undefined) {
+      throw new InvalidOptionsError(
+        `tables: 'auto' needs a DbAccess with explainInvalidation and linkQuery (PostgresAccess has them), or a hand-written mapping per table`,
+      );
+    }
+    const plan = await this.#db.explainInvalidation(source);
+    return { source, plan: planInUse(plan, this.#storage.addIndex !== undefined) };
+  }
+
+  /** Adds the storage index over a source's link columns (once; sources linked through the same columns share it). */
+  async #addLinkIndex(columns: readonly string[], source: Query<R>): Promise<void> {
+    const name = linkIndexName(columns);
+    if (this.#linked.hasLink(name)) return;
+    if (this.#indexes.indexNames.includes(name) || Object.hasOwn(this.#indexes.storageIndexes, name)) {
+      throw new InvalidOptionsError(
+        `the table has an index named '${name}': names starting with '${LINK_INDEX_PREFIX}' are for tables: 'auto'`,
+      );
+    }
+    const definition = this.#linked.linkIndexDefinition(columns);
+    // Through the write queue, so that no load or refresh writes storage meanwhile.
+    await this.#writer.run(async () => this.#storage.addIndex?.(name, definition));
+    this.#linked.addLink(name, columns, source);
   }
 
   /**
@@ -484,7 +607,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * rather than refresh memory that could go stale again at once. `grace`: lost, but memory may
    * still be served for a while. `live`: the feed is back (its gap invalidates everything).
    */
-  #trust(watcher: TableWatcher<S | PrimaryKeysSpec<K>>, state: 'live' | 'grace' | 'distrusted'): void {
+  #trust(watcher: TableWatcher<FeedSpec<S, K>>, state: 'live' | 'grace' | 'distrusted'): void {
     this.#graceBy.delete(watcher);
     this.#distrustedBy.delete(watcher);
     if (state === 'grace') this.#graceBy.add(watcher);

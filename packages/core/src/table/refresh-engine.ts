@@ -21,6 +21,13 @@ export interface RefreshEngineOptions<R, S extends IndexSpec, K extends Key> {
   readonly maxKeysPerQuery: number;
   /** Throws `TableClosedError` once the table is closed: a write that gets there commits nothing. */
   readonly assertOpen: () => void;
+  /**
+   * Whether the records a stale spec matches when the refresh runs are also reloaded by primary
+   * key when the refresh's queries do not bring them back: a link spec's records may still exist
+   * without the changed row (a LEFT JOIN whose right-hand row went), and only their primary key
+   * still finds them.
+   */
+  readonly reloadsHeld: (where: StorageRecordsSpec<R>) => boolean;
 }
 
 /**
@@ -45,6 +52,8 @@ export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
   /** Refreshes that ran (each sends one query or more), and the queries they sent. */
   refreshes = 0;
   refreshQueries = 0;
+  /** Rows refreshes wrote to storage (what a change cost). */
+  refreshedRows = 0;
 
   constructor(options: RefreshEngineOptions<R, S, K>) {
     this.#options = options;
@@ -109,18 +118,25 @@ export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
       const scratch = storage.scratch();
       const covered = (record: R) => indexes.coversRecord(record);
       const reloads = this.#reloadQueries(batch);
-      if (reloads === undefined) {
-        scratch.clear();
-        const specs = indexes.loadedSpecs().flatMap((loaded) => this.#chunked(loaded));
-        const check = duplicateCheck(specs.length);
-        for (const spec of specs) await this.#putRows(scratch, this.#queryFor(spec), 'refresh', covered, check);
-      } else {
+      if (reloads === undefined) await this.#reloadEverything(scratch, covered);
+      else {
+        const held = this.#heldKeys(batch);
         for (const { where } of batch.staleSpecs) this.#expire(scratch, where);
         // A primary key's rows in the database are the whole truth about it: what is stored
         // under it goes, and comes back only if the database still has it.
         for (const key of batch.reloadKeys.values()) scratch.delete(key);
         // These queries may overlap (a key and a range holding it).
-        for (const query of reloads) await this.#putRows(scratch, query, 'refresh', covered, 'each-query');
+        const returned = new Set<HashKey>();
+        for (const query of reloads) await this.#putRows(scratch, query, 'refresh', covered, 'each-query', undefined, returned);
+        // Held records the queries did not bring back may still exist without the changed row
+        // (a LEFT JOIN whose right-hand row went): asked for by primary key, after the others,
+        // so a change costs a second query only for the records it took out of the join.
+        for (const h of returned) held.delete(h);
+        const byKey = [...chunks(held.values(), this.#options.maxKeysPerQuery)].map((keys) =>
+          indexes.dbQuery({ index: PRIMARY_KEY_INDEX, keys: keys as K[] }),
+        );
+        if (byKey.some((query) => query === undefined)) await this.#reloadEverything(scratch, covered);
+        else for (const query of byKey) await this.#putRows(scratch, query as Query<R>, 'refresh', covered, 'each-query');
       }
       this.#options.assertOpen();
       publisher.commit(
@@ -139,6 +155,33 @@ export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
     } finally {
       this.refreshQueries += queries.count - queriesBefore;
     }
+  }
+
+  /** Reloads everything covered into a cleared scratch space (what it held before is dropped). */
+  async #reloadEverything(scratch: ScratchSpace<R>, covered: (record: R) => boolean): Promise<void> {
+    scratch.clear();
+    const specs = this.#options.indexes.loadedSpecs().flatMap((loaded) => this.#chunked(loaded));
+    const check = duplicateCheck(specs.length);
+    for (const spec of specs) await this.#putRows(scratch, this.#queryFor(spec), 'refresh', covered, check);
+  }
+
+  /**
+   * The primary keys of the records the batch's stale specs match now, where `reloadsHeld` says
+   * they must be reloaded (those already reloaded by primary key aside).
+   */
+  #heldKeys(batch: InvalidationSet<R, S>): Map<HashKey, Key> {
+    const held = new Map<HashKey, Key>();
+    if (batch.everything !== undefined) return held;
+    const { storage, indexes, reloadsHeld } = this.#options;
+    for (const { where } of batch.staleSpecs) {
+      if (!reloadsHeld(where)) continue;
+      for (const record of storage.getRecords(where)) {
+        const key = indexes.primaryKey(record);
+        const h = hashKey(key);
+        if (!batch.reloadKeys.has(h)) held.set(h, key);
+      }
+    }
+    return held;
   }
 
   /**
@@ -183,6 +226,7 @@ export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
     keep: (record: R) => boolean,
     check: DuplicateCheck,
     signal?: AbortSignal,
+    returned?: Set<HashKey>,
   ): Promise<void> {
     const seen = check === 'each-query' ? new Set<HashKey>() : undefined;
     for await (const batch of abortableItems(this.#options.queries.batches(query, operation), signal)) {
@@ -190,7 +234,9 @@ export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
       this.#learnKeyTypes(batch);
       for (const record of batch) {
         if (seen !== undefined) this.#checkNotSeen(seen, record);
+        if (returned !== undefined) returned.add(hashKey(this.#options.indexes.primaryKey(record)));
         if (!keep(record)) continue;
+        if (operation === 'refresh') this.refreshedRows++;
         if (into.put(record) && seen === undefined)
           throw new DuplicateKeyError(this.#options.name, this.#options.indexes.primaryKey(record));
       }

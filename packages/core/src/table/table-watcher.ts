@@ -17,13 +17,24 @@ import { isTimeout, waitFor } from './waits.js';
 /** How changes to one source table reach a cached table: `true` invalidates all of it. */
 export type TableMapping<S> = true | ((change: Change) => readonly S[] | Promise<readonly S[]>);
 
-export interface WatchOptions<S> {
+export interface WatchOptions<S> extends Omit<MappedWatchOptions<S>, 'tables'> {
   /**
    * Source tables and the specs their changes invalidate. Names are written as in SQL: `name`
    * (found through the search path, as Postgres finds it), `schema.name`, or quoted
    * (`"Sales"."Order Items"`). Changes to tables not listed are ignored. Without `tables`,
    * every change invalidates the whole table.
+   *
+   * `'auto'`: the table asks the database which tables its query reads and how a change to each
+   * maps to records (`describeInvalidation()` shows the plan), and follows all of them: by the
+   * records' link columns where the plan is row-precise, whole where it is not. In an object,
+   * `'auto'` does that for one table and hand-written mappings do the rest; every name must then
+   * be a table the query reads.
    */
+  readonly tables?: 'auto' | Readonly<Record<string, 'auto' | TableMapping<S>>>;
+}
+
+/** `WatchOptions` with `'auto'` resolved into mappings, as a `TableWatcher` takes them. */
+export interface MappedWatchOptions<S> {
   readonly tables?: Readonly<Record<string, TableMapping<S>>>;
   /** `lazy` (default): the next read refreshes. `eager`: refresh in the background. */
   readonly refresh?: 'lazy' | 'eager';
@@ -98,7 +109,7 @@ export class TableWatcher<S> {
   #lost = false;
   #closed = false;
 
-  constructor(table: WatchedTable<S>, feed: ChangeFeed, options: WatchOptions<S>) {
+  constructor(table: WatchedTable<S>, feed: ChangeFeed, options: MappedWatchOptions<S>) {
     const { tables, refresh = 'lazy', debounceMs = 0, install = false, disconnectedGraceMs = 0, retryDelayMs = {}, onError } = options;
     if (refresh !== 'lazy' && refresh !== 'eager')
       throw new InvalidOptionsError(`refresh must be 'lazy' or 'eager'; got ${String(refresh)}`);
@@ -114,10 +125,10 @@ export class TableWatcher<S> {
     if (typeof install !== 'boolean') throw new InvalidOptionsError(`install must be a boolean; got ${typeof install}`);
     if (tables !== undefined) {
       if (typeof tables !== 'object' || tables === null)
-        throw new InvalidOptionsError('tables must be an object of table name → true | mapping function');
+        throw new InvalidOptionsError(`tables must be 'auto' or an object of table name → 'auto' | true | mapping function`);
       for (const [name, mapping] of Object.entries(tables)) {
         if (mapping !== true && typeof mapping !== 'function') {
-          throw new InvalidOptionsError(`tables['${name}'] must be true or a function returning specs; got ${typeof mapping}`);
+          throw new InvalidOptionsError(`tables['${name}'] must be 'auto', true or a function returning specs; got ${typeof mapping}`);
         }
       }
     }

@@ -1,9 +1,10 @@
-import { TablecacheError, UnknownIndexError } from '../errors/errors.js';
+import { InvalidOptionsError, TablecacheError, UnknownIndexError } from '../errors/errors.js';
 import { mergeIntervals } from '../interval/interval.js';
 import { assertKey, compareKeys, type HashKey, hashKey, type Key } from '../key/key.js';
 import {
   PRIMARY_KEY_INDEX,
   type ScratchSpace,
+  type StorageIndexDefinition,
   type StorageLayout,
   type StorageRecordsSpec,
   type StorageTable,
@@ -20,11 +21,21 @@ export class MapStorageTable<R> implements StorageTable<R> {
   /** Primary hash key → record; a unique index keeps the record put last under a key. */
   readonly #records = new Map<HashKey, R>();
   readonly #putOrder = new Map<HashKey, number>();
+  /** The layout's secondary indexes and those added since. */
+  readonly #storageIndexes: Record<string, StorageIndexDefinition<R>>;
   #puts = 0;
 
   constructor(layout: StorageLayout<R>, options: { readonly name?: string } = {}) {
     this.#layout = layout;
+    this.#storageIndexes = { ...layout.storageIndexes };
     this.name = options.name ?? 'table';
+  }
+
+  addIndex(name: string, definition: StorageIndexDefinition<R>): void {
+    if (name === PRIMARY_KEY_INDEX || Object.hasOwn(this.#storageIndexes, name))
+      throw new InvalidOptionsError(`'${this.name}' already has an index named '${name}'`);
+    for (const record of this.#records.values()) assertKey(definition.key(record), `key of index '${name}' of a record`);
+    this.#storageIndexes[name] = definition;
   }
 
   get size(): number {
@@ -43,8 +54,8 @@ export class MapStorageTable<R> implements StorageTable<R> {
       const wanted = [...new Set(spec.keys.map(hashKey))];
       return wanted.flatMap((h) => this.#records.get(h) ?? []).filter(keep);
     }
-    const definition = this.#layout.storageIndexes[spec.index];
-    if (definition === undefined) throw new UnknownIndexError(spec.index, [PRIMARY_KEY_INDEX, ...Object.keys(this.#layout.storageIndexes)]);
+    const definition = Object.hasOwn(this.#storageIndexes, spec.index) ? this.#storageIndexes[spec.index] : undefined;
+    if (definition === undefined) throw new UnknownIndexError(spec.index, [PRIMARY_KEY_INDEX, ...Object.keys(this.#storageIndexes)]);
     if ((spec.kind === 'range') !== (definition.kind === 'range')) {
       throw new TablecacheError(`index '${spec.index}' is ${definition.kind === 'range' ? 'a range index' : 'not a range index'}`);
     }
@@ -131,7 +142,7 @@ export class MapStorageTable<R> implements StorageTable<R> {
   /** Every key of the record is checked before anything is written, so a write cannot fail halfway. */
   #check(record: R): void {
     assertKey(this.#layout.primaryKey(record), `primary key of a record put into '${this.name}'`);
-    for (const [name, definition] of Object.entries(this.#layout.storageIndexes))
+    for (const [name, definition] of Object.entries(this.#storageIndexes))
       assertKey(definition.key(record), `key of index '${name}' of a record`);
   }
 }

@@ -1,4 +1,5 @@
 import { formatName, type InvalidationPlan, type OpaqueSource, type Query, type SourcePlan, type SourceTable } from '@tablecache/core';
+import type { QueryExecutorProvider } from 'kysely';
 import { compileQuery } from '../compile-query.js';
 import type { PostgresAccess } from '../postgres-access.js';
 import { type ColumnLinks, collectLinks, coupledAliases, formatRef, outputColumns } from './column-links.js';
@@ -24,7 +25,10 @@ interface Occurrence {
  * equality conditions that link their columns; the catalog gives primary keys. Runs nothing but
  * EXPLAIN and catalog reads (the query itself only as `LIMIT 0`, to read its column names).
  */
-export async function explainInvalidation(access: PostgresAccess, query: Query): Promise<InvalidationPlan> {
+export async function explainInvalidation(
+  access: { readonly kysely: QueryExecutorProvider; readonly transaction: PostgresAccess['transaction'] },
+  query: Query,
+): Promise<InvalidationPlan> {
   const statement = compileQuery(query, access.kysely);
   const wrapped = `SELECT * FROM (${statement.sql}) ${WRAPPER}`;
   return access.transaction(async (run) => {

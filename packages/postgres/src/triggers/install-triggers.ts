@@ -1,4 +1,4 @@
-import { InvalidOptionsError, TablecacheError } from '@tablecache/core';
+import { type InvalidationPlan, InvalidOptionsError, TablecacheError } from '@tablecache/core';
 import {
   channelNames,
   coveringAncestors,
@@ -51,6 +51,12 @@ export interface InstallTriggersOptions {
   readonly partitions?: PartitionCoverage;
 }
 
+/** `installTriggers` for a cached table: the tables are those its query reads. */
+export interface InstallTriggersForOptions extends Omit<InstallTriggersOptions, 'tables'> {
+  /** A table (a `CachedTable`) whose invalidation plan names the source tables: exactly those get triggers. */
+  readonly for: { describeInvalidation(): Promise<InvalidationPlan> };
+}
+
 export interface UninstallTriggersOptions {
   /** Tables to stop watching; without it, every table of the channel. */
   readonly tables?: readonly TableName[];
@@ -67,10 +73,16 @@ export class TriggerInstallError extends TablecacheError {
  * rows each statement changes, on each table and every partition of it. It changes only what is
  * missing or differs (an older version, a primary key changed since, a disabled trigger), so
  * installing again is harmless, repairs, and takes no lock when all is in place. Every identifier
- * in the SQL is quoted by Postgres (`format('%I')`), never pasted.
+ * in the SQL is quoted by Postgres (`format('%I')`), never pasted. With `for: table`, the tables
+ * are exactly those the table's query reads (`table.describeInvalidation()`).
  */
-export async function installTriggers(target: TriggerTarget, options: InstallTriggersOptions): Promise<void> {
-  await withAccess(target, (access) => access.transaction(async (run) => runAll(run, await installStatements(run, options))));
+export async function installTriggers(target: TriggerTarget, options: InstallTriggersOptions | InstallTriggersForOptions): Promise<void> {
+  let resolved: InstallTriggersOptions;
+  if (typeof options === 'object' && options !== null && 'for' in options) {
+    const { for: table, ...rest } = options;
+    resolved = { ...rest, tables: (await table.describeInvalidation()).sources.map((source) => source.table) };
+  } else resolved = options;
+  await withAccess(target, (access) => access.transaction(async (run) => runAll(run, await installStatements(run, resolved))));
 }
 
 /**
