@@ -160,6 +160,18 @@ describe("tables: 'auto'", () => {
     await expect(cached.watch(new MemoryFeed(), { tables: 'auto' })).rejects.toThrow('queryAll');
   });
 
+  test('a record next to auto that leaves out a table the query reads says so in a warning, naming it', async () => {
+    const { table, feed, warnings } = residents();
+    await table.watch(feed, { tables: { cities: 'auto', users: true } });
+    expect(warnings).toEqual([expect.stringContaining('public.switches')]);
+    expect(warnings[0]).toContain('not seen');
+  });
+
+  test('tables: auto names every table the query reads, so nothing is left out and nothing is said', async () => {
+    const { warnings } = await watchedAndLoaded();
+    expect(warnings).toEqual([]);
+  });
+
   test('a name next to auto that the query does not read is refused with InvalidOptionsError', async () => {
     const { table, feed } = residents();
     await expect(table.watch(feed, { tables: { cities: 'auto', citys: true } })).rejects.toThrow(InvalidOptionsError);

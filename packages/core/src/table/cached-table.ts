@@ -1,5 +1,5 @@
 import type { ChangeFeed, WaitOptions } from '../change-feed/change-feed.js';
-import type { InvalidationPlan } from '../change-feed/invalidation-plan.js';
+import { formatSourceTable, type InvalidationPlan } from '../change-feed/invalidation-plan.js';
 import type { DbAccess } from '../db-access/db-access.js';
 import {
   AlreadyLoadedError,
@@ -480,6 +480,14 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const mappings: [string, TableMapping<FeedSpec<S, K>>][] = [];
     const entries =
       tables === 'auto' ? plan.sources.map((each) => [quotedSourceName(each.table), 'auto'] as const) : Object.entries(tables);
+    const named = new Set(entries.map(([name]) => formatSourceTable(sourceNamed(plan, name).table)));
+    const unnamed = [...new Set(plan.sources.map((each) => formatSourceTable(each.table)))].filter((table) => !named.has(table));
+    if (unnamed.length > 0) {
+      // As with hand-written mappings, a table left out is not watched: said once, never silent.
+      this.#logger.warn(
+        `table '${this.name}': its query also reads ${unnamed.join(', ')}, which tables does not name: changes there are not seen (name them, 'auto' included)`,
+      );
+    }
     for (const [name, mapping] of entries) {
       const planned = sourceNamed(plan, name);
       if (mapping !== 'auto') mappings.push([name, mapping]);
