@@ -136,7 +136,7 @@ function touchedBound(
   const keysByLink = new Map<string, { columns: readonly string[]; keys: (readonly unknown[])[] }>();
   for (const statement of statements) {
     const source = plan.sources.find((each) => each.table.table === statement.table);
-    if (source === undefined || source.how === 'whole') return Number.POSITIVE_INFINITY;
+    if (source === undefined || source.how !== 'rows') return Number.POSITIVE_INFINITY;
     for (const columns of source.links) {
       const link = keysByLink.get(JSON.stringify(columns)) ?? { columns, keys: [] };
       link.keys.push(...statement.keys);

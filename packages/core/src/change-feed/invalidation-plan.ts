@@ -18,7 +18,7 @@ export interface InvalidationPlan {
 }
 
 /** How a change to one source table maps to cached records. */
-export type SourcePlan = RowPreciseSource | WholeTableSource;
+export type SourcePlan = RowPreciseSource | WholeTableSource | WatchedByHandSource;
 
 /**
  * A change to a row touches only the records whose linking output columns hold that row's key
@@ -51,6 +51,18 @@ export interface WholeTableSource {
   readonly because: string;
 }
 
+/**
+ * In the plan a watch follows (`describeInvalidation()` after a watch whose `tables` maps some
+ * tables by hand): `mapped`, a table whose changes a hand-written mapping turns into specs;
+ * `unwatched`, a table the query reads that `tables` leaves out, whose changes are not seen.
+ */
+export interface WatchedByHandSource {
+  readonly table: SourceTable;
+  readonly how: 'mapped' | 'unwatched';
+  readonly aliases: readonly string[];
+  readonly because: string;
+}
+
 /** Something the query reads whose changes no table change reports. */
 export interface OpaqueSource {
   /** What it is, e.g. `function generate_series` */
@@ -73,6 +85,9 @@ export function describePlan(plan: InvalidationPlan): string {
   const lines = plan.sources.map((source) => {
     const name = formatSourceTable(source.table);
     if (source.how === 'whole') return `${name}: whole table, because ${source.because}`;
+    if (source.how !== 'rows') {
+      return source.how === 'mapped' ? `${name}: mapped by hand, ${source.because}` : `${name}: not watched, because ${source.because}`;
+    }
     const links = source.links.map((link) => `(${link.map(formatName).join(', ')})`).join(' and ');
     return `${name}: rows by key (${source.key.map(formatName).join(', ')}) through output ${links}, because ${source.because}`;
   });

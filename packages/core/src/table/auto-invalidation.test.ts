@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import type { InvalidationPlan } from '../change-feed/invalidation-plan.js';
+import { describePlan, type InvalidationPlan } from '../change-feed/invalidation-plan.js';
 import type { DbAccess } from '../db-access/db-access.js';
 import { InvalidOptionsError } from '../errors/errors.js';
 import { NamedIndexes } from '../indexes/named-indexes.js';
@@ -165,6 +165,18 @@ describe("tables: 'auto'", () => {
     await table.watch(feed, { tables: { cities: 'auto', users: true } });
     expect(warnings).toEqual([expect.stringContaining('public.switches')]);
     expect(warnings[0]).toContain('not seen');
+  });
+
+  test('after a watch that maps some tables by hand, the plan in use says which are mapped by hand and which are not watched', async () => {
+    const { table, feed } = residents();
+    await table.watch(feed, { tables: { cities: 'auto', users: true } });
+    const plan = await table.describeInvalidation();
+    expect(plan.sources.map((source) => [source.table.table, source.how])).toEqual([
+      ['cities', 'rows'],
+      ['switches', 'unwatched'],
+      ['users', 'mapped'],
+    ]);
+    expect(describePlan(plan)).toContain('public.users: mapped by hand, every change invalidates the whole table');
   });
 
   test('tables: auto names every table the query reads, so nothing is left out and nothing is said', async () => {

@@ -19,7 +19,7 @@ import { LINK_INDEX_PREFIX, type LinkSpec } from './linked-indexes.js';
  */
 export function planInUse(plan: InvalidationPlan, storageCanIndex: boolean): InvalidationPlan {
   const sources = plan.sources.map((source): SourcePlan => {
-    if (source.how === 'whole') return source;
+    if (source.how !== 'rows') return source;
     const whole = (because: string): SourcePlan => ({ table: source.table, how: 'whole', aliases: source.aliases, because });
     const columns = [...new Set(source.links.flat())];
     if (!storageCanIndex) {

@@ -1,5 +1,5 @@
 import type { ChangeFeed, WaitOptions } from '../change-feed/change-feed.js';
-import { formatSourceTable, type InvalidationPlan } from '../change-feed/invalidation-plan.js';
+import { formatSourceTable, type InvalidationPlan, type SourcePlan } from '../change-feed/invalidation-plan.js';
 import type { DbAccess } from '../db-access/db-access.js';
 import {
   AlreadyLoadedError,
@@ -480,18 +480,22 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const mappings: [string, TableMapping<FeedSpec<S, K>>][] = [];
     const entries =
       tables === 'auto' ? plan.sources.map((each) => [quotedSourceName(each.table), 'auto'] as const) : Object.entries(tables);
-    const named = new Set(entries.map(([name]) => formatSourceTable(sourceNamed(plan, name).table)));
-    const unnamed = [...new Set(plan.sources.map((each) => formatSourceTable(each.table)))].filter((table) => !named.has(table));
-    if (unnamed.length > 0) {
-      // As with hand-written mappings, a table left out is not watched: said once, never silent.
-      this.#logger.warn(
-        `table '${this.name}': its query also reads ${unnamed.join(', ')}, which tables does not name: changes there are not seen (name them, 'auto' included)`,
-      );
-    }
+    /** Each source as this watch follows it: planned (`'auto'`), mapped by hand, or left out. */
+    const inUse = new Map<string, SourcePlan>(plan.sources.map((each) => [formatSourceTable(each.table), each]));
+    for (const [name] of entries) sourceNamed(plan, name); // every name is checked before storage changes
+    const named = new Set<string>();
     for (const [name, mapping] of entries) {
       const planned = sourceNamed(plan, name);
-      if (mapping !== 'auto') mappings.push([name, mapping]);
-      else if (planned.how === 'whole') mappings.push([quotedSourceName(planned.table), true]);
+      named.add(formatSourceTable(planned.table));
+      if (mapping !== 'auto') {
+        mappings.push([name, mapping]);
+        inUse.set(formatSourceTable(planned.table), {
+          table: planned.table,
+          how: 'mapped',
+          aliases: planned.aliases,
+          because: mapping === true ? 'every change invalidates the whole table' : "by the watch's own function",
+        });
+      } else if (planned.how !== 'rows') mappings.push([quotedSourceName(planned.table), true]);
       else {
         for (const link of planned.links) await this.#addLinkIndex(link, source);
         mappings.push([
@@ -503,7 +507,23 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         ]);
       }
     }
-    this.#invalidationPlan = plan;
+    const unnamed = plan.sources.filter((each) => !named.has(formatSourceTable(each.table)));
+    if (unnamed.length > 0) {
+      // As with hand-written mappings, a table left out is not watched: said once, never silent.
+      const tables = [...new Set(unnamed.map((each) => formatSourceTable(each.table)))];
+      this.#logger.warn(
+        `table '${this.name}': its query also reads ${tables.join(', ')}, which tables does not name: changes there are not seen (name them, 'auto' included)`,
+      );
+      for (const each of unnamed) {
+        inUse.set(formatSourceTable(each.table), {
+          table: each.table,
+          how: 'unwatched',
+          aliases: each.aliases,
+          because: 'tables does not name it',
+        });
+      }
+    }
+    this.#invalidationPlan = { ...plan, sources: [...inUse.values()] };
     return Object.fromEntries(mappings);
   }
 
