@@ -12,20 +12,15 @@
 import { installTriggers, PgNotifyFeed, PostgresAccess, uninstallTriggers } from '@tablecache/postgres';
 import pg from 'pg';
 import { createData, JOIN, SCHEMA, type User, usersByIdTable, usersTable } from './suite/fixture.js';
-import { asyncOpsPerSecond, collect, median, opsPerSecond, percentile, random } from './suite/measure.js';
+import { asyncOpsPerSecond, collect, compareLoad, median, opsPerSecond, percentile, random } from './suite/measure.js';
+import { benchOptions, progress } from './suite/options.js';
 import { connectRedis } from './suite/redis.js';
 import { mb, ms, notRun, printTable, type Row, rate, times } from './suite/report.js';
 
-const argv = process.argv.slice(2);
-const quick = argv.includes('--quick');
-const rowsArg = argv.indexOf('--rows');
-const N = rowsArg >= 0 ? Number(argv[rowsArg + 1]) : quick ? 50_000 : 1_000_000;
-const MEASURE_MS = quick ? 300 : 1500;
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const { quick, rows: N, measureMs: MEASURE_MS, databaseUrl } = benchOptions(50_000);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const rows: Row[] = [];
-const progress = (text: string) => process.stderr.write(`… ${text}\n`);
 const access = new PostgresAccess({ connectionString: databaseUrl });
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
 
@@ -33,21 +28,12 @@ progress(`creating ${N.toLocaleString('en')} users`);
 await createData(access, N);
 
 // Load: our table against the same query through pg into an array.
-collect();
-let heapBefore = process.memoryUsage().heapUsed;
-let started = performance.now();
-const baselineRows = (await pool.query<User>(JOIN)).rows;
-const baselineLoadMs = performance.now() - started;
-collect();
-const baselineHeap = process.memoryUsage().heapUsed - heapBefore;
-heapBefore = process.memoryUsage().heapUsed;
 progress('loading the cache');
 const users = usersTable(access);
-started = performance.now();
-await users.load({ index: 'primaryKey', all: true });
-const loadMs = performance.now() - started;
-collect();
-const ourHeap = process.memoryUsage().heapUsed - heapBefore;
+const { baselineRows, baselineLoadMs, baselineHeap, loadMs, ourHeap } = await compareLoad(
+  async () => (await pool.query<User>(JOIN)).rows,
+  () => users.load({ index: 'primaryKey', all: true }),
+);
 rows.push({
   scenario: `load ${N.toLocaleString('en')} joined rows: time`,
   ours: ms(loadMs),
@@ -235,7 +221,7 @@ const queriesPerStatement: number[] = [];
 for (let round = 0; round <= (quick ? 3 : 5); round++) {
   const before = users.stats.refreshQueries;
   await pool.query(`UPDATE ${SCHEMA}.users SET nickname = $1 WHERE user_id = ANY($2::int[])`, [`bulk ${round}`, changed]);
-  started = performance.now();
+  let started = performance.now();
   await users.sync();
   const statementMs = performance.now() - started;
   const refreshQueries = users.stats.refreshQueries - before;

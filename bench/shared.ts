@@ -24,20 +24,15 @@ import pg from 'pg';
 import type { SharedWorkerAnswer, SharedWorkerData, SharedWorkerJob } from './shared.worker.js';
 import type { RssConfiguration } from './shared-rss.js';
 import { createData, JOIN, SCHEMA, type User, userIndexes, usersTable } from './suite/fixture.js';
-import { collect, median, opsPerSecond, percentile, randomKeys } from './suite/measure.js';
+import { collect, compareLoad, median, opsPerSecond, percentile, randomKeys } from './suite/measure.js';
+import { benchOptions, progress } from './suite/options.js';
 import { mb, ms, printTable, type Row, rate, times } from './suite/report.js';
 import { typescriptWorker } from './suite/worker.js';
 
-const argv = process.argv.slice(2);
-const quick = argv.includes('--quick');
-const rowsArg = argv.indexOf('--rows');
-const N = rowsArg >= 0 ? Number(argv[rowsArg + 1]) : quick ? 100_000 : 1_000_000;
-const MEASURE_MS = quick ? 300 : 1500;
+const { quick, rows: N, measureMs: MEASURE_MS, databaseUrl } = benchOptions(100_000);
 const REPEATS = 3;
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const rows: Row[] = [];
-const progress = (text: string) => process.stderr.write(`… ${text}\n`);
 const access = new PostgresAccess({ connectionString: databaseUrl });
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
 
@@ -86,27 +81,18 @@ for (const configuration of ['shared', 'shared-no-decoded-cache'] as const) {
 }
 
 // Load: the shared table against the same query through pg into an array.
-collect();
-let heapBefore = process.memoryUsage().heapUsed;
-let started = performance.now();
-let baselineRows: User[] | undefined = (await pool.query<User>(JOIN)).rows;
-const baselineLoadMs = performance.now() - started;
-collect();
-const baselineHeap = process.memoryUsage().heapUsed - heapBefore;
-heapBefore = process.memoryUsage().heapUsed;
 progress('loading the shared table');
 const indexes = userIndexes();
 const storage = new SharedMemoryStorageTable(indexes, { name: 'users' });
 const users = new CachedTable(indexes, access, storage);
-started = performance.now();
-await users.load({ index: 'primaryKey', all: true });
-const loadMs = performance.now() - started;
-collect();
-const ourHeap = process.memoryUsage().heapUsed - heapBefore;
+const { baselineRows, baselineLoadMs, baselineHeap, loadMs, ourHeap } = await compareLoad(
+  async () => (await pool.query<User>(JOIN)).rows,
+  () => users.load({ index: 'primaryKey', all: true }),
+);
 const memory = storage.memory;
 const ourBytes = ourHeap + memory.usedBytes;
 if (baselineRows.length !== N) throw new Error(`pg returned ${baselineRows.length} rows, not ${N}`);
-baselineRows = undefined;
+baselineRows.length = 0; // pg's rows are not needed again: their memory is not counted below
 collect();
 rows.push({
   scenario: `load ${N.toLocaleString('en')} joined rows into shared storage: time`,

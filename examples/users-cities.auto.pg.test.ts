@@ -1,6 +1,7 @@
 import { CachedTable, type Change, InvalidOptionsError, PrimaryKeyIndexes, type StorageTable } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { checkTriggers, installTriggers, PgNotifyFeed, PostgresAccess, uninstallTriggers } from '@tablecache/postgres';
+import { SharedMemoryStorageTable } from '@tablecache/shared-memory';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
@@ -176,8 +177,8 @@ for (const backend of testBackends()) {
       await expect(watching).rejects.toThrow('citys');
     });
 
-    test('storage that cannot add indexes makes every source whole-table, and the plan says why', async () => {
-      const { table, feed } = await start({ storage: (indexes) => withoutAddIndex(new LocalStorageTable(indexes)) });
+    test('shared-memory storage, which cannot add indexes, makes every source whole-table, and the plan says why', async () => {
+      const { table, feed } = await start({ storage: (indexes) => new SharedMemoryStorageTable(indexes, { name: 'users' }) });
       await table.watch(feed, { tables: 'auto', install: true });
       await table.load({ index: 'primaryKey', all: true });
       const plan = await table.describeInvalidation();
@@ -210,21 +211,4 @@ for (const backend of testBackends()) {
       expect(table.stats.refreshes).toBe(1);
     });
   });
-}
-
-/** A storage without the optional `addIndex` (as shared memory is). */
-function withoutAddIndex<R>(storage: LocalStorageTable<R>): StorageTable<R> {
-  return {
-    get name() {
-      return storage.name;
-    },
-    get size() {
-      return storage.size;
-    },
-    get: (key) => storage.get(key),
-    getRecords: (spec) => storage.getRecords(spec),
-    put: (record) => storage.put(record),
-    clear: () => storage.clear(),
-    scratch: () => storage.scratch(),
-  };
 }

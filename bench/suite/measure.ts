@@ -76,3 +76,30 @@ export function randomKeys(max: number, count = 2 ** 20, seed = 42): Int32Array 
   for (let i = 0; i < count; i++) keys[i] = 1 + Math.floor(next() * max);
   return keys;
 }
+
+/** What loading the join costs: ours against pg's rows array, time and heap retained. */
+export interface LoadComparison<R> {
+  /** pg's rows, for the scenarios that read them as a baseline. */
+  readonly baselineRows: R[];
+  readonly baselineLoadMs: number;
+  readonly baselineHeap: number;
+  readonly loadMs: number;
+  readonly ourHeap: number;
+}
+
+/** Runs pg's query into an array, then `load`, each timed and with the heap it retains. */
+export async function compareLoad<R>(queryRows: () => Promise<R[]>, load: () => Promise<void>): Promise<LoadComparison<R>> {
+  collect();
+  let heapBefore = process.memoryUsage().heapUsed;
+  let started = performance.now();
+  const baselineRows = await queryRows();
+  const baselineLoadMs = performance.now() - started;
+  collect();
+  const baselineHeap = process.memoryUsage().heapUsed - heapBefore;
+  heapBefore = process.memoryUsage().heapUsed;
+  started = performance.now();
+  await load();
+  const loadMs = performance.now() - started;
+  collect();
+  return { baselineRows, baselineLoadMs, baselineHeap, loadMs, ourHeap: process.memoryUsage().heapUsed - heapBefore };
+}

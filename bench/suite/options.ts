@@ -1,0 +1,26 @@
+/** What every benchmark of the suite is told on its command line and in its environment. */
+export interface BenchOptions {
+  readonly quick: boolean;
+  /** Rows of the join: `--rows N`, else `quickRows` with `--quick`, else 1,000,000. */
+  readonly rows: number;
+  /** How long each rate is measured. */
+  readonly measureMs: number;
+  readonly databaseUrl: string;
+}
+
+export function benchOptions(quickRows: number): BenchOptions {
+  const argv = process.argv.slice(2);
+  const quick = argv.includes('--quick');
+  const rowsArg = argv.indexOf('--rows');
+  return {
+    quick,
+    rows: rowsArg >= 0 ? Number(argv[rowsArg + 1]) : quick ? quickRows : 1_000_000,
+    measureMs: quick ? 300 : 1500,
+    databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  };
+}
+
+/** A progress line on stderr, apart from the table on stdout. */
+export function progress(text: string): void {
+  process.stderr.write(`… ${text}\n`);
+}
