@@ -3,6 +3,7 @@ import { itemLayout } from '@tablecache/testing';
 import { expect, test } from 'vitest';
 import { StorageFullError } from './errors.js';
 import { SharedMemoryStorageTable } from './shared-memory-storage-table.js';
+import { SharedStorageView } from './shared-storage-view.js';
 
 const item = (id: number, version = 0) => ({ id, group: `g${id % 7}`, email: `${id}@example.com`, rank: id * 10 + version });
 const pkLayout = { primaryKey: (r: { id: number; text: string }) => r.id, storageIndexes: {} };
@@ -90,4 +91,18 @@ test('memory reports bytes in use, the buffer length and the maximum, and the bu
   table.clear();
   expect(table.size).toBe(0);
   expect(table.memory.usedBytes).toBeLessThan(16 * 1024);
+});
+
+test('a published value that no longer fits withdraws its slot: readers find nothing there, under a new version', () => {
+  const table = new SharedMemoryStorageTable(pkLayout, { maxBytes: 64 * 1024, initialBytes: 16 * 1024 });
+  table.publish('state', 'small');
+  const view = SharedStorageView.open(table.handle(), pkLayout);
+  const before = view.read((at) => at.publishedVersion('state'));
+  let id = 0;
+  expect(() => {
+    for (;;) table.put({ id: id++, text: 'x'.repeat(200) });
+  }).toThrow(StorageFullError);
+  expect(() => table.publish('state', 'y'.repeat(10_000))).toThrow(StorageFullError);
+  expect(view.read((at) => at.published('state'))).toBeUndefined();
+  expect(view.read((at) => at.publishedVersion('state'))).toBeGreaterThan(before);
 });

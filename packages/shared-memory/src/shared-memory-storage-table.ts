@@ -190,7 +190,14 @@ export class SharedMemoryStorageTable<R> implements SharedStorageTable<R> {
     }
     const encoded = this.#encoder.encode(value);
     const allocator = this.#allocator;
-    allocator.reserve(name === undefined ? [8 + encoded.length] : [8 + encoded.length, 8 + name.length]);
+    try {
+      allocator.reserve(name === undefined ? [8 + encoded.length] : [8 + encoded.length, 8 + name.length]);
+    } catch (error) {
+      // What the slot said no longer holds, and its news does not fit: readers must not go on
+      // reading the old value as current, so it is withdrawn (which needs no memory).
+      if (name === undefined) this.#withdraw(i);
+      throw error;
+    }
     this.atomically(() => {
       const block = allocator.allocate(8 + encoded.length);
       this.#memory.bytes.set(encoded, block + 8);
@@ -209,13 +216,33 @@ export class SharedMemoryStorageTable<R> implements SharedStorageTable<R> {
     });
   }
 
+  /** Empties slot `i` under a new version: readers find nothing published there. */
+  #withdraw(i: number): void {
+    const words = this.#memory.words;
+    this.atomically(() => {
+      const at = SLOTS + SLOT_WORDS * i;
+      const old = words[at + 1] as number;
+      words[at + 1] = 0;
+      const version = (words[PUBLISH_VERSION] as number) + 1;
+      words[PUBLISH_VERSION] = version;
+      words[at + 2] = version;
+      if (old !== 0) this.#allocator.free(old);
+    });
+  }
+
   /**
    * Answers readers on other threads (`openSharedTable`) through the table that owns this
    * storage, and beats the heartbeat they watch; returns how to stop. A `CachedTable` calls it.
    */
   serve(owner: TableOwner<R>): () => void {
     let beats = 0;
-    const beat = () => this.publish(HEARTBEAT_SLOT, ++beats);
+    const beat = () => {
+      try {
+        this.publish(HEARTBEAT_SLOT, ++beats);
+      } catch {
+        // Memory is full. The owner is alive all the same, and the withdrawal moved the beat's version.
+      }
+    };
     beat();
     return serveReaders(this.#channel, owner, beat);
   }

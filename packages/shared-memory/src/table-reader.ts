@@ -215,8 +215,11 @@ export class TableReader<R> {
     const version = memory.word(SLOTS + SLOT_WORDS * i + 2);
     if (this.#publishedVersions[i] === version) return this.#publishedValues[i];
     const ref = memory.word(SLOTS + SLOT_WORDS * i + 1);
-    const size = memory.word(memory.check(ref, 8) >>> 2);
-    const value = this.decoder.decode(ref + 8, memory.check(ref, size) + size);
+    let value: unknown; // a withdrawn slot (ref 0) holds nothing
+    if (ref !== 0) {
+      const size = memory.word(memory.check(ref, 8) >>> 2);
+      value = this.decoder.decode(ref + 8, memory.check(ref, size) + size);
+    }
     this.#stagedPublished.push([i, version, value]);
     return value;
   }

@@ -39,7 +39,11 @@ export interface TableOwner<R> {
 export interface SharedStorageTable<R> extends StorageTable<R> {
   /** Runs `write` so that readers on other threads see all of its effects or none. Nestable. */
   atomically<T>(write: () => T): T;
-  /** Publishes a slot of the table's state, at the commit of the current atomic step. */
+  /**
+   * Publishes a slot of the table's state, at the commit of the current atomic step. When the
+   * value cannot be stored, the slot is withdrawn (readers find nothing there, and serve nothing
+   * from memory until it is published again) and the error thrown.
+   */
   publish<N extends PublishedSlot>(slot: N, value: PublishedTableState[N]): void;
   /** Starts answering the reads of readers on other threads through `owner`; returns how to stop. */
   serve(owner: TableOwner<R>): () => void;

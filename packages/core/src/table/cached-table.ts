@@ -13,7 +13,7 @@ import {
 } from '../errors/errors.js';
 import type { Indexes, IndexSpec, PrimaryKeysSpec } from '../indexes/indexes.js';
 import { assertKey, isPlainKey, type Key } from '../key/key.js';
-import { consoleLogger, isLogger, type Logger } from '../logging/logger.js';
+import { consoleLogger, describeError, isLogger, type Logger, RateLimitedLogger } from '../logging/logger.js';
 import type { Query } from '../query/query.js';
 import { PRIMARY_KEY_INDEX, type StorageRecordsSpec, type StorageTable } from '../storage/storage-table.js';
 import { linkIndexName, linkSpecs, planInUse, quotedSourceName, sourceNamed } from './auto-invalidation.js';
@@ -163,12 +163,23 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       keyTypes: this.#keyTypes,
       logger: this.#logger,
     });
-    this.#publisher = new SharedStatePublisher(storage, {
-      status: () => ({ load: this.#closed ? 'closed' : this.#loadState, trusted: this.#distrustedBy.size === 0 }),
-      coverage: () => indexes.loadedSpecs(),
-      validity: () => this.#books.snapshot(),
-      keyTypes: () => this.#keyTypes.toData(),
-    });
+    // Memory stays full while changes keep coming: one line per slot every 10 s, not one per change.
+    const unpublished = new RateLimitedLogger(this.#logger);
+    this.#publisher = new SharedStatePublisher(
+      storage,
+      {
+        status: () => ({ load: this.#closed ? 'closed' : this.#loadState, trusted: this.#distrustedBy.size === 0 }),
+        coverage: () => indexes.loadedSpecs(),
+        validity: () => this.#books.snapshot(),
+        keyTypes: () => this.#keyTypes.toData(),
+      },
+      (slot, error) =>
+        unpublished.log(
+          'error',
+          `unpublished ${slot}`,
+          `table '${this.name}': its ${slot} could not be published to readers on other threads (${describeError(error)}); they ask this thread instead until it is`,
+        ),
+    );
     this.#engine = new RefreshEngine({
       name: this.name,
       indexes: this.#linked,

@@ -19,10 +19,13 @@ export type PublishedStateSources = { readonly [N in PublishedSlot]: () => Publi
 export class SharedStatePublisher<R> {
   readonly #shared: SharedStorageTable<R> | undefined;
   readonly #sources: PublishedStateSources;
+  readonly #report: (slot: PublishedSlot, error: unknown) => void;
 
-  constructor(storage: StorageTable<R>, sources: PublishedStateSources) {
+  /** `report`: where a slot that could not be published is told (the storage withdrew it: readers then ask the owner). */
+  constructor(storage: StorageTable<R>, sources: PublishedStateSources, report: (slot: PublishedSlot, error: unknown) => void) {
     this.#shared = isSharedStorageTable(storage) ? storage : undefined;
     this.#sources = sources;
+    this.#report = report;
   }
 
   /** Makes `change` and publishes `slots` after it, in one step readers on other threads see whole. */
@@ -49,12 +52,21 @@ export class SharedStatePublisher<R> {
     return this.#shared?.serve(owner);
   }
 
+  /**
+   * A slot that cannot be published (shared memory is full) is reported, not thrown: the change
+   * it describes has been made, and the storage withdrew the slot, so readers stop serving
+   * memory and ask the owner rather than read what no longer holds.
+   */
   #publishTo(shared: SharedStorageTable<R>, slots: readonly PublishedSlot[]): void {
     for (const slot of slots) {
-      if (slot === 'status') shared.publish(slot, this.#sources.status());
-      else if (slot === 'coverage') shared.publish(slot, this.#sources.coverage());
-      else if (slot === 'validity') shared.publish(slot, this.#sources.validity());
-      else shared.publish(slot, this.#sources.keyTypes());
+      try {
+        if (slot === 'status') shared.publish(slot, this.#sources.status());
+        else if (slot === 'coverage') shared.publish(slot, this.#sources.coverage());
+        else if (slot === 'validity') shared.publish(slot, this.#sources.validity());
+        else shared.publish(slot, this.#sources.keyTypes());
+      } catch (error) {
+        this.#report(slot, error);
+      }
     }
   }
 }

@@ -1,8 +1,10 @@
-import { DatabaseError, KeyTypeError, RecordNotFoundError, TableClosedError } from '@tablecache/core';
-import { MemoryFeed } from '@tablecache/core/testing';
+import { CachedTable, DatabaseError, KeyTypeError, RecordNotFoundError, TableClosedError } from '@tablecache/core';
+import { MemoryDatabase, MemoryFeed } from '@tablecache/core/testing';
 import { afterEach, describe, expect, test } from 'vitest';
+import { OwnerUnavailableError, StorageFullError } from '../errors.js';
 import { openSharedTable } from '../open-shared-table.js';
-import { item, itemIndexes, itemsOwner } from './items.fixture.js';
+import { SharedMemoryStorageTable } from '../shared-memory-storage-table.js';
+import { type Item, item, itemIndexes, itemsOwner, quiet } from './items.fixture.js';
 
 const closing: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -145,6 +147,50 @@ describe('a reader of a shared table', () => {
     await gate.reached;
     controller.abort(new Error('the caller gave up'));
     await expect(read).rejects.toThrow('the caller gave up');
+    gate.release();
+  });
+
+  test("when shared memory is too full to publish the owner's invalidation, a reader serves nothing from memory rather than stale records", async () => {
+    const db = new MemoryDatabase<Item>((i) => i.id);
+    for (let id = 1; id <= 20; id++) db.set(item(id));
+    const indexes = itemIndexes(db);
+    const storage = new SharedMemoryStorageTable(indexes, { name: 'items', maxBytes: 64 * 1024, initialBytes: 16 * 1024 });
+    const errors: string[] = [];
+    const table = new CachedTable(indexes, db, storage, { logger: { ...quiet, error: (line: string) => errors.push(line) } });
+    const reader = await openSharedTable(storage.handle(), itemIndexes(db));
+    closing.push(
+      () => reader.close(),
+      () => table.close(),
+    );
+    await table.load({ index: 'primaryKey', all: true });
+    expect(reader.peek(2)).toEqual(item(2));
+    // Fill what is left of shared memory (in slots of its own, halving), so the next state the
+    // owner publishes cannot be stored.
+    for (let size = 16 * 1024, filler = 0; size >= 16; size /= 2, filler++) {
+      try {
+        storage.publish(`filler ${filler}`, 'x'.repeat(size));
+      } catch (error) {
+        expect(error).toBeInstanceOf(StorageFullError);
+      }
+    }
+    for (let changed = 1; changed <= 20; changed++) db.set(item(changed, 2));
+    // Keys enough that the state saying they are invalid is larger than any free block left.
+    table.invalidateRecords([{ index: 'primaryKey', keys: Array.from({ length: 9_000 }, (_, i) => i + 1) }]);
+    expect(errors).toEqual([expect.stringContaining('could not be published')]);
+    expect(reader.peek(2)).toBeUndefined();
+    expect(reader.getRecordsSync({ index: 'byRank', ge: 1, lt: 3 })).toBeUndefined();
+  });
+
+  test('a read the owner does not answer within requestTimeoutMs rejects with OwnerUnavailableError', async () => {
+    const owner = itemsOwner();
+    const reader = await openSharedTable(owner.storage.handle(), itemIndexes(owner.db), { requestTimeoutMs: 200 });
+    closing.push(
+      () => reader.close(),
+      () => owner.table.close(),
+    );
+    await owner.table.load({ index: 'byRank', ge: 1, lt: 5 });
+    const gate = owner.db.pause();
+    await expect(reader.getRecords({ index: 'byRank', ge: 10, lt: 12 })).rejects.toThrow(OwnerUnavailableError);
     gate.release();
   });
 

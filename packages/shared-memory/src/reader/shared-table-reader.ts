@@ -83,6 +83,8 @@ export class SharedTableReader<R, S extends IndexSpec, K extends Key = Key> {
   #validityVersion = -1;
   #keyTypesVersion = -1;
   readonly #keyTypes = new KeyTypes();
+  /** Slots of the owner's state it withdrew (shared memory was full): until published again, memory is not served. */
+  readonly #withdrawn = new Set<string>();
   #invalid: Invalid<R> | undefined;
 
   /** The owner's heartbeat as last seen, and when it last moved. */
@@ -243,7 +245,7 @@ export class SharedTableReader<R, S extends IndexSpec, K extends Key = Key> {
     const status = at.published('status') as Status | undefined;
     if (status === undefined) return undefined;
     if (status.load === 'closed') return CLOSED;
-    return status.load === 'loaded' && status.trusted && !this.#ownerSilent ? true : undefined;
+    return status.load === 'loaded' && status.trusted && !this.#ownerSilent && this.#withdrawn.size === 0 ? true : undefined;
   }
 
   #settled<T>(outcome: T | undefined | typeof CLOSED): T | undefined {
@@ -273,17 +275,26 @@ export class SharedTableReader<R, S extends IndexSpec, K extends Key = Key> {
       };
     });
     if (state.coverageVersion !== this.#coverageVersion) {
+      this.#noteWithdrawn('coverage', state.coverageVersion, state.coverage);
       this.#indexes.restoreCoverage(state.coverage ?? []);
       this.#coverageVersion = state.coverageVersion;
     }
     if (state.validityVersion !== this.#validityVersion) {
+      this.#noteWithdrawn('validity', state.validityVersion, state.validity);
       this.#invalid = invalidatedBy<R>(state.validity ?? [], this.#rangeIndexes);
       this.#validityVersion = state.validityVersion;
     }
     if (state.keyTypesVersion !== this.#keyTypesVersion) {
+      this.#noteWithdrawn('keyTypes', state.keyTypesVersion, state.keyTypes);
       this.#keyTypes.restore(state.keyTypes ?? []);
       this.#keyTypesVersion = state.keyTypesVersion;
     }
+  }
+
+  /** A slot published (version > 0) that holds nothing was withdrawn by the owner. */
+  #noteWithdrawn(slot: string, version: number, value: unknown): void {
+    if (version === 0 || value !== undefined) this.#withdrawn.delete(slot);
+    else this.#withdrawn.add(slot);
   }
 
   /** Asks the owner's table; rejects on the reader's deadline, its signal, or the table closing. */
