@@ -96,6 +96,34 @@ describe.skipIf(!server?.available)('the tablecache command on postgres', () => 
 
   const triggers = () => database.exec('SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname');
 
+  test('measure loads a query into memory and prints its rows, time and memory', async () => {
+    const sql = "SELECT g AS id, 'label ' || g AS label FROM generate_series(1, 2000) g";
+    const { code, stdout } = await cli(['measure', '--key', 'id', '--url', url, sql]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^rows: 2000 \(the planner expected \d+\)$/m);
+    expect(stdout).toMatch(/^load: [\d.]+ s, \d+ rows\/s$/m);
+    expect(stdout).toMatch(/^memory, estimated: [\d.]+ KiB \(\d+ B a row\)$/m);
+  });
+
+  test('measure takes a composite key', async () => {
+    const sql = 'SELECT a, b FROM generate_series(1, 3) a, generate_series(1, 3) b';
+    const { code, stdout } = await cli(['measure', '--key', 'a,b', '--url', url, sql]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('rows: 9');
+  });
+
+  test('measure with a key column the query lacks exits 1 naming it', async () => {
+    const { code, stderr } = await cli(['measure', '--key', 'nope', '--url', url, 'SELECT 1 AS id']);
+    expect(code).toBe(1);
+    expect(stderr).toContain("no column 'nope'");
+  });
+
+  test('measure without --key is a usage error', async () => {
+    const { code, stderr } = await cli(['measure', '--url', url, 'SELECT 1 AS id']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('measure needs --key');
+  });
+
   test('--dry-run prints the SQL and changes nothing', async () => {
     const { code, stdout } = await cli(['install', '--dry-run', '--url', url, 'Mixed Case']);
     expect(code).toBe(0);

@@ -1,21 +1,26 @@
 import { parseArgs } from 'node:util';
 import { describePlan } from '@tablecache/core';
 import { explainInvalidation } from '../invalidation-plan/explain-invalidation.js';
+import { loadProgressBar } from '../load-progress-bar.js';
 import { PostgresAccess } from '../postgres-access.js';
 import { checkTriggers, type TriggerCheck } from '../triggers/check-triggers.js';
 import { installTriggers, type PartitionCoverage, triggerStatements, uninstallTriggers } from '../triggers/install-triggers.js';
 import { DEFAULT_CHANNEL, formatTable, withAccess } from '../triggers/trigger-target.js';
+import { describeMeasurement, measureLoad } from './measure.js';
 import { describeStatus, readStatus } from './status.js';
 
 export interface CliIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Where `measure` draws its progress bar (a terminal: the process's stderr); none without it. */
+  readonly progress?: NodeJS.WriteStream;
 }
 
 export const USAGE = `usage: tablecache <install|uninstall|verify> [options] [table ...]
        tablecache status [options]
        tablecache explain [options] SQL
+       tablecache measure --key COLUMN[,COLUMN...] [options] SQL
 
   install TABLE...       install NOTIFY triggers on the tables and, for partitioned tables, on
                          every partition
@@ -28,6 +33,9 @@ export const USAGE = `usage: tablecache <install|uninstall|verify> [options] [ta
                          listener or the reverse; then how full the notification queue is
   explain SQL            print how changes to each table the query reads map to its records
                          (row-precise through which output columns, or whole-table and why)
+  measure SQL            load the query's rows into memory as a cached table would (keyed by
+                         --key), with a progress bar on a terminal, and print the rows, the time
+                         and the memory they take: for sizing a cache
 
   A table is a plain name, taken exactly as written (users, sales.Orders, 'Mixed Case'), or
   SQL-quoted ('"Sales"."Order Items"'); without a schema it is found through the search path.
@@ -41,13 +49,14 @@ options:
                          only the partitions there are now (existing)
   --dry-run              install, uninstall: print the SQL instead of running it
   --json                 status: print it as JSON
+  --key COLUMNS          measure: the primary-key column(s) of the query's rows
   -h, --help             show this help
 
 exit codes: 0 done (verify: all is in place), 1 failed (verify: a problem; status: the database
             could not be read), 2 wrong usage
 `;
 
-const COMMANDS = ['install', 'uninstall', 'verify', 'status', 'explain'] as const;
+const COMMANDS = ['install', 'uninstall', 'verify', 'status', 'explain', 'measure'] as const;
 const isCommand = (word: string | undefined): word is (typeof COMMANDS)[number] => COMMANDS.some((command) => command === word);
 const isCoverage = (word: string): word is PartitionCoverage => word === 'all' || word === 'existing';
 
@@ -62,6 +71,7 @@ function parseOptions(argv: readonly string[]) {
       partitions: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      key: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -85,11 +95,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return usageError(io, command === undefined ? 'no command' : `unknown command '${command}'`);
   }
   if (command === 'install' && tables.length === 0) return usageError(io, 'install needs at least one table');
-  if (command === 'explain' && tables.length !== 1) return usageError(io, 'explain takes one SQL query (quote it as one argument)');
+  if ((command === 'explain' || command === 'measure') && tables.length !== 1)
+    return usageError(io, `${command} takes one SQL query (quote it as one argument)`);
+  if (command === 'measure' && values.key === undefined) return usageError(io, 'measure needs --key, the primary-key column(s)');
+  if (values.key !== undefined && command !== 'measure') return usageError(io, '--key applies to measure only');
   if (command === 'status' && tables.length > 0) return usageError(io, 'status takes no table (it reports every table with triggers)');
   if (values.json && command !== 'status') return usageError(io, '--json applies to status only');
-  if (command === 'explain' && (values['dry-run'] || values.channel !== undefined)) {
-    return usageError(io, 'explain reads only; --dry-run and --channel do not apply');
+  if ((command === 'explain' || command === 'measure') && (values['dry-run'] || values.channel !== undefined)) {
+    return usageError(io, `${command} reads only; --dry-run and --channel do not apply`);
   }
   const { partitions } = values;
   if (partitions !== undefined && command !== 'install') return usageError(io, '--partitions applies to install only');
@@ -110,6 +123,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       const access = new PostgresAccess(target);
       try {
         io.stdout(`${describePlan(await explainInvalidation(access, { sql: tables[0] as string }))}\n`);
+      } finally {
+        await access.close();
+      }
+      return 0;
+    }
+    if (command === 'measure') {
+      const key = (values.key as string).split(',').map((column) => column.trim());
+      const bar = io.progress === undefined ? undefined : loadProgressBar({ stream: io.progress, label: 'measure' });
+      const access = new PostgresAccess(target);
+      try {
+        io.stdout(describeMeasurement(await measureLoad(access, tables[0] as string, key, bar)));
       } finally {
         await access.close();
       }
