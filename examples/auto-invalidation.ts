@@ -7,7 +7,7 @@
  */
 import { CachedTable, describePlan } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
-import { installTriggers, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
+import { installTriggers, loadProgressBar, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
 import { sql } from 'kysely';
 import { type ExampleConnection, runAsScript } from './connect.js';
 import { CREATE_SCHEMA_STATEMENTS, type Database, SCHEMA, userIndexes } from './users-cities.js';
@@ -52,7 +52,8 @@ export async function runAutoInvalidationExample(
     // Watch first, then load: nothing that commits in between can be missed. No mapping is
     // written: 'auto' follows the plan above.
     await users.watch(feed, { tables: 'auto', refresh: 'eager' });
-    await users.load({ index: 'primaryKey', all: true });
+    // A bar on a terminal while a long load runs (these few users load too fast to show one).
+    await users.load({ index: 'primaryKey', all: true }, { onProgress: loadProgressBar({ label: 'users' }) });
     log(`2. loaded and watching (eager refresh); user 3 lives in ${(await name(3))?.city_name}`);
 
     await db.withSchema(SCHEMA).updateTable('cities').set({ name: 'München' }).where('city_id', '=', 1).execute();

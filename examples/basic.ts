@@ -7,7 +7,7 @@
  */
 import { CachedTable } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
-import { PostgresAccess, type PostgresConnection } from '@tablecache/postgres';
+import { loadProgressBar, PostgresAccess, type PostgresConnection } from '@tablecache/postgres';
 import { runAsScript } from './connect.js';
 import { createSeedSchema, type Database, SCHEMA, userIndexes } from './users-cities.js';
 
@@ -33,7 +33,8 @@ export async function runBasicExample(
     const indexes = userIndexes(db);
     const users = new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'users' }));
     // users.stats counts the queries the table sends, to show which reads send none.
-    await users.load({ index: 'primaryKey', all: true });
+    // A bar on a terminal while a long load runs (these few users load too fast to show one).
+    await users.load({ index: 'primaryKey', all: true }, { onProgress: loadProgressBar({ label: 'users' }) });
     const loaded = (await users.getRecords({ index: 'primaryKey', all: true })).length;
     log(`2. loaded the join: ${loaded} users in memory (${users.stats.queries} query)`);
 

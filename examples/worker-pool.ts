@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CachedTable, type Change, describePlan } from '@tablecache/core';
-import { installTriggers, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
+import { installTriggers, loadProgressBar, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
 import { SharedMemoryStorageTable } from '@tablecache/shared-memory';
 import { Piscina } from 'piscina';
 import { type ExampleConnection, runAsScript } from './connect.js';
@@ -116,7 +116,8 @@ export async function startWorkerPoolService(
       refresh: 'eager',
     });
     for (const line of describePlan(await users.describeInvalidation()).split('\n')) log(`  ${line}`);
-    await users.load({ index: 'primaryKey', all: true });
+    // A bar on a terminal while a long load runs (these few users load too fast to show one).
+    await users.load({ index: 'primaryKey', all: true }, { onProgress: loadProgressBar({ label: 'users' }) });
     const { usedBytes } = storage.memory;
     log(`loaded the join into shared memory (${(usedBytes / 1024).toFixed(0)} KiB)`);
 
