@@ -5,22 +5,30 @@
  *   pnpm bench             # 1,000,000 joined rows
  *   pnpm bench --quick     # 50,000 rows, shorter measurements (under a minute)
  *   pnpm bench --rows N
+ *   pnpm bench --charts docs/bench   # also draws the read rates and commit → visible latencies as SVG
  *
  * Postgres: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres). Redis: REDIS_URL
  * (default redis://127.0.0.1:6379), started if absent, else its rows say why they did not run.
  */
 import { installTriggers, PgNotifyFeed, PostgresAccess, uninstallTriggers } from '@tablecache/postgres';
 import pg from 'pg';
+import { commitToVisibleChart, type LatencySamples, readThroughputChart, type ThroughputBar, writeChart } from './suite/charts.js';
 import { createData, JOIN, SCHEMA, type User, usersByIdTable, usersTable } from './suite/fixture.js';
 import { asyncOpsPerSecond, collect, compareLoad, median, opsPerSecond, percentile, random } from './suite/measure.js';
 import { benchOptions, progress } from './suite/options.js';
 import { connectRedis } from './suite/redis.js';
 import { mb, ms, notRun, printTable, type Row, rate, times } from './suite/report.js';
 
-const { quick, rows: N, measureMs: MEASURE_MS, databaseUrl } = benchOptions(50_000);
+const { quick, rows: N, measureMs: MEASURE_MS, databaseUrl, charts } = benchOptions(50_000);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const rows: Row[] = [];
+// What the charts draw: the rates and latency samples behind the table's rows.
+const throughput: ThroughputBar[] = [];
+const propagation: LatencySamples[] = [];
+const AWAITED = 'awaited read by primary key';
+const SYNC = 'synchronous read by primary key';
+const RANGE = 'range read of 100 consecutive records';
 const access = new PostgresAccess({ connectionString: databaseUrl });
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
 
@@ -60,6 +68,10 @@ const mapGet = async (k: number) => map.get(k);
 progress('warm reads');
 const ourAsync = await asyncOpsPerSecond((i) => users.getFirstRecord({ index: 'primaryKey', keys: [key(i)] }), MEASURE_MS);
 const baseAsync = await asyncOpsPerSecond((i) => mapGet(key(i)), MEASURE_MS);
+throughput.push(
+  { read: AWAITED, by: 'getFirstRecord', ours: true, opsPerSecond: ourAsync },
+  { read: AWAITED, by: 'await of map.get', ours: false, opsPerSecond: baseAsync },
+);
 rows.push({
   scenario: 'warm primary-key read, getFirstRecord',
   ours: rate(ourAsync),
@@ -81,6 +93,11 @@ rows.push({
 // The general synchronous read takes a spec (allocated per call, checked field by field) and
 // returns an array: shown for reference, the key-level read above is the hot path.
 const ourSync = opsPerSecond((i) => users.getRecordsSync({ index: 'primaryKey', keys: [key(i)] }), MEASURE_MS);
+throughput.push(
+  { read: SYNC, by: 'peek', ours: true, opsPerSecond: ourPeek },
+  { read: SYNC, by: 'getRecordsSync', ours: true, opsPerSecond: ourSync },
+  { read: SYNC, by: 'map.get', ours: false, opsPerSecond: baseSync },
+);
 rows.push({
   scenario: 'synchronous read of a spec, getRecordsSync',
   ours: rate(ourSync),
@@ -93,6 +110,7 @@ rows.push({
 progress('reads from Postgres');
 const byKey = `${JOIN} WHERE u.user_id = $1`;
 const dbOps = await asyncOpsPerSecond(async (i) => (await pool.query(byKey, [key(i)])).rows[0], MEASURE_MS);
+throughput.push({ read: AWAITED, by: 'Postgres: the join by key through pg', ours: false, opsPerSecond: dbOps });
 for (const [name, ours] of [
   ['getFirstRecord', ourAsync],
   ['peek', ourPeek],
@@ -127,6 +145,10 @@ if (typeof redis === 'string') {
       const replies = await Promise.all(Array.from({ length: PIPELINE }, (_, j) => redis.get(redisKey(i * PIPELINE + j))));
       return replies.map((reply) => JSON.parse(reply ?? 'null'));
     }, MEASURE_MS));
+  throughput.push(
+    { read: AWAITED, by: 'Redis: GET + JSON.parse', ours: false, opsPerSecond: sequential },
+    { read: AWAITED, by: `Redis: GET + JSON.parse, pipelined ×${PIPELINE}`, ours: false, opsPerSecond: pipelined },
+  );
   rows.push({
     scenario: 'the same read against Redis, sequential',
     ours: rate(ourAsync),
@@ -156,6 +178,10 @@ const baseRange = opsPerSecond((i) => sorted.slice(start(i) - 1, start(i) + 99),
 const byId = usersByIdTable(access);
 await byId.load({ index: 'primaryKey', all: true });
 const ourRange = opsPerSecond((i) => byId.getRecordsSync({ index: 'byId', ge: start(i), lt: start(i) + 100 }), MEASURE_MS);
+throughput.push(
+  { read: RANGE, by: 'getRecordsSync', ours: true, opsPerSecond: ourRange },
+  { read: RANGE, by: 'slice of a sorted array', ours: false, opsPerSecond: baseRange },
+);
 rows.push({
   scenario: 'range read of 100 consecutive records',
   ours: rate(ourRange),
@@ -200,6 +226,7 @@ for (const perSecond of [100, 1000]) {
     latencies.push(performance.now() - committed);
   }
   latencies.sort((a, b) => a - b);
+  propagation.push({ perSecond, latenciesMs: latencies });
   const p99 = percentile(latencies, 0.99);
   rows.push({
     scenario: `propagation, eager, ${perSecond} changes/s`,
@@ -251,7 +278,10 @@ await access.execute({ sql: `DROP SCHEMA ${SCHEMA} CASCADE` });
 await access.close();
 await pool.end();
 
-console.log(
-  `\ntablecache benchmarks, ${N.toLocaleString('en')} rows${quick ? ' (--quick)' : ''}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`,
-);
+const runOf = `${N.toLocaleString('en')} rows${quick ? ' (--quick)' : ''}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+if (charts !== undefined) {
+  progress(`wrote ${await writeChart(charts, 'commit-to-visible', commitToVisibleChart(propagation, runOf))}`);
+  progress(`wrote ${await writeChart(charts, 'read-throughput', readThroughputChart(throughput, runOf))}`);
+}
+console.log(`\ntablecache benchmarks, ${runOf}\n`);
 printTable(rows);

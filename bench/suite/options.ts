@@ -6,17 +6,23 @@ export interface BenchOptions {
   /** How long each rate is measured. */
   readonly measureMs: number;
   readonly databaseUrl: string;
+  /** `--charts DIR`: where a benchmark that draws charts writes them as SVG; none without it. */
+  readonly charts: string | undefined;
 }
 
 export function benchOptions(quickRows: number): BenchOptions {
   const argv = process.argv.slice(2);
   const quick = argv.includes('--quick');
   const rowsArg = argv.indexOf('--rows');
+  const chartsArg = argv.indexOf('--charts');
+  const charts = chartsArg >= 0 ? argv[chartsArg + 1] : undefined;
+  if (chartsArg >= 0 && (charts === undefined || charts.startsWith('--'))) throw new Error('--charts needs a directory');
   return {
     quick,
     rows: rowsArg >= 0 ? Number(argv[rowsArg + 1]) : quick ? quickRows : 1_000_000,
     measureMs: quick ? 300 : 1500,
     databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    charts,
   };
 }
 
