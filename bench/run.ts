@@ -14,7 +14,8 @@ import { installTriggers, PgNotifyFeed, PostgresAccess, uninstallTriggers } from
 import pg from 'pg';
 import { commitToVisibleChart, type LatencySamples, readThroughputChart, type ThroughputBar, writeChart } from './suite/charts.js';
 import { createData, JOIN, SCHEMA, type User, usersByIdTable, usersTable } from './suite/fixture.js';
-import { asyncOpsPerSecond, collect, compareLoad, median, opsPerSecond, percentile, random } from './suite/measure.js';
+import { withMetricsAndTracing } from './suite/instrumented.js';
+import { asyncOpsPerSecond, collect, compareLoad, median, opsPerSecond, percentile, random, randomKeys } from './suite/measure.js';
 import { benchOptions, progress } from './suite/options.js';
 import { connectRedis } from './suite/redis.js';
 import { mb, ms, notRun, printTable, type Row, rate, times } from './suite/report.js';
@@ -106,6 +107,36 @@ rows.push({
   target: '(for reference)',
   met: true,
 });
+
+// What metrics and tracing cost a read from memory: off and on in turn, five rounds each, which
+// goes first alternating (the machine is noisy, and a later run may find the code warmer), over
+// 2^20 random keys of the whole table.
+progress('reads with metrics and tracing on and off');
+const spread = randomKeys(N);
+const spreadKey = (i: number) => spread[i & (spread.length - 1)] as number;
+const instrumentation = { peek: { off: [] as number[], on: [] as number[] }, getFirstRecord: { off: [] as number[], on: [] as number[] } };
+const readBoth = async (into: 'off' | 'on') => {
+  instrumentation.peek[into].push(opsPerSecond((i) => users.peek(spreadKey(i)), MEASURE_MS));
+  instrumentation.getFirstRecord[into].push(
+    await asyncOpsPerSecond((i) => users.getFirstRecord({ index: 'primaryKey', keys: [spreadKey(i)] }), MEASURE_MS),
+  );
+};
+for (let round = 0; round < 5; round++) {
+  if (round % 2 === 0) await readBoth('off');
+  await withMetricsAndTracing(() => readBoth('on'));
+  if (round % 2 === 1) await readBoth('off');
+}
+for (const [name, { off, on }] of Object.entries(instrumentation)) {
+  const ratio = median(on) / median(off);
+  rows.push({
+    scenario: `${name} with metrics and tracing on`,
+    ours: rate(median(on)),
+    baseline: `${rate(median(off))} (the same reads, off)`,
+    ratio: times(ratio),
+    target: '≥ 0.95× throughput',
+    met: ratio >= 0.95,
+  });
+}
 
 progress('reads from Postgres');
 const byKey = `${JOIN} WHERE u.user_id = $1`;
