@@ -106,6 +106,13 @@ export interface ChangeFeed {
    * feed is closed; it never resolves while a change could have been missed.
    */
   sync(options?: WaitOptions): Promise<void>;
+  /**
+   * Optional, for feeds with positions (the logical feed's LSNs): resolves once every change up
+   * to `position` has been passed to the listeners, at once when it already has. A position
+   * another process read after its commit (`pg_current_wal_lsn()`) makes its writes readable
+   * here. Without it, tables fall back to `sync()`, which covers every commit before the call.
+   */
+  syncTo?(position: string, options?: WaitOptions): Promise<void>;
   /** Resolves once the feed receives changes (e.g. its LISTEN is in place); rejects if it cannot. */
   ready?(options?: WaitOptions): Promise<void>;
   /**

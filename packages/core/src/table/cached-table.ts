@@ -629,7 +629,25 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
    * with the signal's reason when aborted, and with `TableClosedError` when the table closes.
    * It never resolves while a change could have been missed.
    */
-  async sync(options: WaitOptions = {}): Promise<void> {
+  sync(options: WaitOptions = {}): Promise<void> {
+    return this.#sync(options, undefined);
+  }
+
+  /**
+   * Read-your-writes across processes: once it resolves, every change up to `position` (a
+   * feed position: for the logical feed, an LSN such as a writer's `pg_current_wal_lsn()` after
+   * its commit) is visible to reads. At once when the feeds have applied it already; a feed
+   * without positions falls back to `sync()`, which covers every commit made before the call.
+   * Rejects as `sync` does.
+   */
+  syncTo(position: string, options: WaitOptions = {}): Promise<void> {
+    if (typeof position !== 'string' || position === '') {
+      return Promise.reject(new InvalidOptionsError(`syncTo takes a feed position (an LSN such as '0/16B3748'); got ${String(position)}`));
+    }
+    return this.#sync(options, position);
+  }
+
+  async #sync(options: WaitOptions, position: string | undefined): Promise<void> {
     this.#assertOpen();
     const { signal } = options;
     signal?.throwIfAborted();
@@ -637,7 +655,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     if (!isTimeout(timeoutMs))
       throw new InvalidOptionsError(`timeoutMs must be a positive number of milliseconds a timer can wait; got ${String(timeoutMs)}`);
     await traced({ operation: 'sync', table: this.name }, async () => {
-      const synced = Promise.all([...this.#watchers].map((watcher) => watcher.sync({ timeoutMs, ...(signal && { signal }) })));
+      const synced = Promise.all([...this.#watchers].map((watcher) => watcher.sync({ timeoutMs, ...(signal && { signal }) }, position)));
       await waitFor(this.#untilClosed(synced), {
         signal,
         timeoutMs,

@@ -181,9 +181,13 @@ export class TableWatcher<S> {
     this.#sources = sources;
   }
 
-  /** Resolves once every change committed before the call is invalidated (and, if eager, refreshed). */
-  async sync(options: WaitOptions = {}): Promise<void> {
-    await this.#feed.sync(options);
+  /**
+   * Resolves once every change committed before the call (or, given a `position`, every change up
+   * to it) is invalidated, and, if eager, refreshed.
+   */
+  async sync(options: WaitOptions = {}, position?: string): Promise<void> {
+    if (position !== undefined && this.#feed.syncTo !== undefined) await this.#feed.syncTo(position, options);
+    else await this.#feed.sync(options);
     // What was being decoded and mapped when the feed's barrier came (a decode tracks the async
     // mappings it starts): work started later is for later changes, and must not starve this.
     await Promise.all([...this.#mapping]);

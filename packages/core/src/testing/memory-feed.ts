@@ -11,6 +11,8 @@ export class MemoryFeed implements ChangeFeed {
   syncs = 0;
   prepare?: (request: PrepareRequest) => Promise<ReadonlyMap<string, SourceTable>>;
   decodeKeys?: KeyDecoder;
+  /** Set to act as a feed with positions (see `ChangeFeed.syncTo`). */
+  syncTo?: (position: string, options?: WaitOptions) => Promise<void>;
 
   subscribe(listener: (event: ChangeFeedEvent) => void): () => void {
     this.#listeners.add(listener);
