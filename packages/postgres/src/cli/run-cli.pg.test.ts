@@ -96,6 +96,27 @@ describe.skipIf(!server?.available)('the tablecache command on postgres', () => 
 
   const triggers = () => database.exec('SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname');
 
+  test('publish --dry-run prints the SQL, publish creates the publication, unpublish drops it', async () => {
+    const dry = await cli(['publish', '--dry-run', '--publication', 'cli_pub', '--url', url, 'Mixed Case']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('CREATE PUBLICATION cli_pub FOR TABLE public."Mixed Case"');
+    const publications = () => database.exec("SELECT pubname FROM pg_publication WHERE pubname = 'cli_pub'");
+    expect(await publications()).toEqual([]);
+    expect((await cli(['publish', '--publication', 'cli_pub', '--url', url, 'Mixed Case'])).code).toBe(0);
+    expect(await publications()).toHaveLength(1);
+    const { code, stdout } = await cli(['unpublish', '--publication', 'cli_pub', '--url', url]);
+    expect(code).toBe(0);
+    expect(stdout).toBe("dropped publication 'cli_pub'\n");
+    expect(await publications()).toEqual([]);
+  });
+
+  test('publish refuses a table without a primary key, exiting 1 and naming it', async () => {
+    await database.exec('CREATE TABLE IF NOT EXISTS no_key (id integer)');
+    const { code, stderr } = await cli(['publish', '--publication', 'cli_pub', '--url', url, 'no_key']);
+    expect(code).toBe(1);
+    expect(stderr).toContain("table 'no_key' has no primary key");
+  });
+
   test('measure loads a query into memory and prints its rows, time and memory', async () => {
     const sql = "SELECT g AS id, 'label ' || g AS label FROM generate_series(1, 2000) g";
     const { code, stdout } = await cli(['measure', '--key', 'id', '--url', url, sql]);

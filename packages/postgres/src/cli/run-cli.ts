@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { describePlan } from '@tablecache/core';
 import { explainInvalidation } from '../invalidation-plan/explain-invalidation.js';
 import { loadProgressBar } from '../load-progress-bar.js';
+import { DEFAULT_PUBLICATION, installPublication, publicationStatements, uninstallPublication } from '../logical/publication.js';
 import { PostgresAccess } from '../postgres-access.js';
 import { checkTriggers, type TriggerCheck } from '../triggers/check-triggers.js';
 import { installTriggers, type PartitionCoverage, triggerStatements, uninstallTriggers } from '../triggers/install-triggers.js';
@@ -19,6 +20,7 @@ export interface CliIo {
 
 export const USAGE = `usage: tablecache <install|uninstall|verify> [options] [table ...]
        tablecache status [options]
+       tablecache <publish|unpublish> [options] [table ...]
        tablecache explain [options] SQL
        tablecache measure --key COLUMN[,COLUMN...] [options] SQL
 
@@ -27,6 +29,9 @@ export const USAGE = `usage: tablecache <install|uninstall|verify> [options] [ta
   uninstall [TABLE...]   remove them from the tables; with no table, everything of the channel
   verify [TABLE...]      check that changes to the tables reach the channel (with no table: every
                          table the channel's triggers cover); exits 1 when any has a problem
+  publish TABLE...       for the logical feed: create the publication with the tables (or add
+                         those it lacks), publishing every change, partitions through their root
+  unpublish [TABLE...]   take the tables out of the publication; with no table, drop it
   status                 for every channel (or --channel's): the tables with its triggers and
                          whether they are complete and current, the feeds listening on it (pid,
                          client, since when, state), a warning for a channel with triggers but no
@@ -47,7 +52,8 @@ options:
                          install: cover partitions created or attached later too (all, the
                          default: needs a superuser once per database, for an event trigger), or
                          only the partitions there are now (existing)
-  --dry-run              install, uninstall: print the SQL instead of running it
+  --publication NAME     publish, unpublish: the publication (default: ${DEFAULT_PUBLICATION})
+  --dry-run              install, uninstall, publish, unpublish: print the SQL instead of running it
   --json                 status: print it as JSON
   --key COLUMNS          measure: the primary-key column(s) of the query's rows
   -h, --help             show this help
@@ -56,7 +62,7 @@ exit codes: 0 done (verify: all is in place), 1 failed (verify: a problem; statu
             could not be read), 2 wrong usage
 `;
 
-const COMMANDS = ['install', 'uninstall', 'verify', 'status', 'explain', 'measure'] as const;
+const COMMANDS = ['install', 'uninstall', 'verify', 'status', 'explain', 'measure', 'publish', 'unpublish'] as const;
 const isCommand = (word: string | undefined): word is (typeof COMMANDS)[number] => COMMANDS.some((command) => command === word);
 const isCoverage = (word: string): word is PartitionCoverage => word === 'all' || word === 'existing';
 
@@ -72,6 +78,7 @@ function parseOptions(argv: readonly string[]) {
       'dry-run': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       key: { type: 'string' },
+      publication: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -94,7 +101,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   if (!isCommand(command)) {
     return usageError(io, command === undefined ? 'no command' : `unknown command '${command}'`);
   }
-  if (command === 'install' && tables.length === 0) return usageError(io, 'install needs at least one table');
+  if ((command === 'install' || command === 'publish') && tables.length === 0) return usageError(io, `${command} needs at least one table`);
+  const publishing = command === 'publish' || command === 'unpublish';
+  if (values.publication !== undefined && !publishing) return usageError(io, '--publication applies to publish and unpublish only');
+  if (publishing && values.channel !== undefined) return usageError(io, `${command} is for the logical feed; --channel does not apply`);
   if ((command === 'explain' || command === 'measure') && tables.length !== 1)
     return usageError(io, `${command} takes one SQL query (quote it as one argument)`);
   if (command === 'measure' && values.key === undefined) return usageError(io, 'measure needs --key, the primary-key column(s)');
@@ -125,6 +135,26 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         io.stdout(`${describePlan(await explainInvalidation(access, { sql: tables[0] as string }))}\n`);
       } finally {
         await access.close();
+      }
+      return 0;
+    }
+    if (publishing) {
+      const options = {
+        ...(values.publication !== undefined && { publication: values.publication }),
+        ...(tables.length > 0 && { tables }),
+      };
+      const publication = values.publication ?? DEFAULT_PUBLICATION;
+      if (values['dry-run']) {
+        const statements = await publicationStatements(target, command === 'publish' ? 'install' : 'uninstall', options);
+        io.stdout(statements.length === 0 ? '-- nothing to do\n' : statements.map((statement) => `${statement};\n`).join(''));
+      } else if (command === 'publish') {
+        await installPublication(target, { ...options, tables });
+        io.stdout(`publication '${publication}' publishes ${tables.join(', ')}\n`);
+      } else {
+        await uninstallPublication(target, options);
+        io.stdout(
+          tables.length > 0 ? `took ${tables.join(', ')} out of publication '${publication}'\n` : `dropped publication '${publication}'\n`,
+        );
       }
       return 0;
     }
