@@ -207,7 +207,9 @@ for (const backend of testBackends()) {
       await withService(async (service) => {
         expect(await request(`${service.url}/users/3`)).toMatchObject({ status: 404, body: { error: 'no user 3' } });
         // Beyond the integer column's range: no such user, rather than a failing query.
-        expect(await request(`${service.url}/users/99999999999`)).toMatchObject({ status: 404, body: { error: 'no user 99999999999' } });
+        for (const id of ['99999999999', '99999999999999999999999']) {
+          expect(await request(`${service.url}/users/${id}`)).toMatchObject({ status: 404, body: { error: `no user ${id}` } });
+        }
       });
     });
 
@@ -217,7 +219,7 @@ for (const backend of testBackends()) {
           status: 400,
           body: { error: "a user id is a non-negative integer; got 'abc'" },
         });
-        for (const id of ['-1', '1.5', '1e3', '0x10', '%20', '99999999999999999999']) {
+        for (const id of ['-1', '1.5', '1e3', '0x10', '%20', '1%00']) {
           expect((await request(`${service.url}/users/${id}`)).status, id).toBe(400);
         }
       });

@@ -144,9 +144,9 @@ export async function startService(options: ServiceOptions = {}): Promise<Servic
 
   app.get<{ Params: { id: string } }>('/users/:id', async (request, reply) => {
     const text = request.params.id;
-    if (!/^\d{1,16}$/.test(text)) return reply.code(400).send({ error: `a user id is a non-negative integer; got '${text}'` });
+    if (!/^\d+$/.test(text)) return reply.code(400).send({ error: `a user id is a non-negative integer; got '${text}'` });
     const id = Number(text);
-    if (id > MAX_USER_ID) return reply.code(404).send({ error: `no user ${id}` });
+    if (id > MAX_USER_ID) return reply.code(404).send({ error: `no user ${text}` });
     try {
       return await users.getFirstRecord({ index: 'primaryKey', keys: [id] });
     } catch (error) {
