@@ -265,6 +265,7 @@ for (const backend of testBackends()) {
           expect(await request(`${service.url}/users/1`)).toMatchObject({ status: 200, body: { name: 'Alicia', city_name: 'Berlin' } });
         });
         const exposition = await scrape(service);
+        expect(exposition.types.get('tablecache_change_lag_seconds')).toBe('histogram');
         expect(total(exposition, 'tablecache_change_lag_seconds_count', { table: 'users' })).toBeGreaterThanOrEqual(1);
         expect(total(exposition, 'tablecache_refreshes_total', { table: 'users' })).toBeGreaterThanOrEqual(1);
       });
@@ -290,8 +291,10 @@ for (const backend of testBackends()) {
         for (const name of exposition.types.keys()) expect(name).toMatch(/^tablecache_/);
         expect(exposition.types.get('tablecache_records')).toBe('gauge');
         expect(total(exposition, 'tablecache_records', { table: 'users' })).toBe(2);
-        expect(total(exposition, 'tablecache_loads_total', { table: 'users', outcome: 'success' })).toBe(1);
-        expect(exposition.types.get('tablecache_change_lag_seconds')).toBe('histogram');
+        expect(total(exposition, 'tablecache_loads_total', { table: 'users', outcome: 'ok' })).toBe(1);
+        expect(exposition.types.get('tablecache_load_duration_seconds')).toBe('histogram');
+        expect(total(exposition, 'tablecache_load_duration_seconds_count', { table: 'users' })).toBe(1);
+        expect(total(exposition, 'tablecache_reads_total', { table: 'users', source: 'memory' })).toBeGreaterThanOrEqual(1);
         expect(total(exposition, 'tablecache_feed_up', {})).toBe(1);
       });
     });
@@ -329,7 +332,7 @@ for (const backend of testBackends()) {
         expect(await exited).toEqual([0, null]);
         expect(output).toMatch(/\nSIGTERM: shutting down\n(.*\n)*closed\n$/);
         // Fastify's logger (pino) wrote JSON lines, the tablecache ones among them.
-        expect(output).toMatch(/^\{"level":30,.*"msg":"loaded the users into memory; ready"\}$/m);
+        expect(output).toMatch(/^\{"level":30,.*"msg":"loaded 2 users \(\d+ KiB\) in \d+ ms; ready"\}$/m);
       } finally {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill('SIGKILL');

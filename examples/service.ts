@@ -19,7 +19,15 @@ import { PGlite } from '@electric-sql/pglite';
 import { metrics } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { CachedTable, type CachedTableStatus, describeError, describePlan, type Logger, RecordNotFoundError } from '@tablecache/core';
+import {
+  CachedTable,
+  type CachedTableStatus,
+  describeError,
+  describePlan,
+  type LoadProgress,
+  type Logger,
+  RecordNotFoundError,
+} from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { installTriggers, PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
@@ -71,6 +79,11 @@ export function healthOf(status: CachedTableStatus, startError?: unknown): Healt
 
 /** The largest `integer` (int4), the column's type: a larger id names no user, and a query with it would fail. */
 const MAX_USER_ID = 2_147_483_647;
+
+/** How often a load still running says how far it got. */
+const LOAD_PROGRESS_INTERVAL_MS = 5_000;
+
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 
 /** How long a graceful shutdown waits for requests in flight before it drops their connections. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -184,8 +197,22 @@ export async function startService(options: ServiceOptions = {}): Promise<Servic
     // city_id, so renaming a city refreshes exactly the users who live there.
     await users.watch(feed, { tables: 'auto', refresh: 'eager' });
     for (const line of describePlan(await users.describeInvalidation()).split('\n')) app.log.info(`invalidation plan: ${line}`);
-    await users.load({ index: 'primaryKey', all: true });
-    app.log.info('loaded the users into memory; ready');
+    // A log line every few seconds while a big load runs (a service's logs go to a collector,
+    // not a terminal, so no progress bar), and one with the totals when it is done.
+    let last: LoadProgress | undefined;
+    await users.load(
+      { index: 'primaryKey', all: true },
+      {
+        onProgress: (progress) => {
+          if (!progress.done && progress.elapsedMs - (last?.elapsedMs ?? 0) < LOAD_PROGRESS_INTERVAL_MS) return;
+          last = progress;
+          if (progress.done) return;
+          const of = progress.expectedRows === undefined ? '' : ` of about ${progress.expectedRows}`;
+          app.log.info(`loading users: ${progress.rows} rows${of}, ${kib(progress.bytes)} after ${progress.elapsedMs} ms`);
+        },
+      },
+    );
+    app.log.info(`loaded ${last?.rows} users (${kib(last?.bytes ?? 0)}) in ${last?.elapsedMs.toFixed(0)} ms; ready`);
   };
   starting = start();
   const ready = starting.catch((error: unknown) => {

@@ -56,6 +56,22 @@ export {
 } from './indexes/named-indexes.js';
 export { PrimaryKeyIndexes, type PrimaryKeyIndexesOptions, type PrimaryKeySpec } from './indexes/primary-key-indexes.js';
 export { RangeIndexes, type RangeIndexesOptions, type RangeIndexesSpec, type Score } from './indexes/range-indexes.js';
+export { FeedMetrics, type FeedMetricsSource } from './instrumentation/feed-metrics.js';
+export { INSTRUMENTATION_SCOPE, type MetricDescription, resolveMeter, TABLECACHE_METRICS } from './instrumentation/instruments.js';
+export type {
+  CounterLike,
+  HistogramLike,
+  InstrumentOptionsLike,
+  MeterLike,
+  MeterProviderLike,
+  MetricAttributes,
+  ObservableLike,
+  ObservableResultLike,
+  SpanLike,
+  TracerLike,
+} from './instrumentation/opentelemetry-shapes.js';
+export { traceWithOpenTelemetry } from './instrumentation/opentelemetry-spans.js';
+export { TRACING_CHANNELS, type TraceContext, type TracedOperation } from './instrumentation/tracing.js';
 export { Interval, mergeIntervals } from './interval/interval.js';
 export { assertKey, compareKeys, type HashKey, hashKey, isPlainKey, type Key, type KeyPart, keyType } from './key/key.js';
 export { consoleLogger, describeError, isLogger, type Logger, RateLimitedLogger } from './logging/logger.js';
@@ -81,9 +97,11 @@ export {
   type CachedTableStats,
   type CachedTableStatus,
   type CallOptions,
+  type LoadOptions,
 } from './table/cached-table.js';
 export { type InvalidationSnapshot, invalidatedBy } from './table/invalidation-set.js';
 export { KeyTypes } from './table/key-types.js';
 export type { RangeMarksData } from './table/range-marks.js';
+export type { LoadProgress } from './table/refresh-engine.js';
 export type { MappedWatchOptions, TableMapping, Unwatch, WatchOptions } from './table/table-watcher.js';
 export { isTimeout, waitFor } from './table/waits.js';

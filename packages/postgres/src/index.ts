@@ -3,6 +3,7 @@ export { type CliIo, runCli, USAGE } from './cli/run-cli.js';
 export { compileQuery, type SqlStatement } from './compile-query.js';
 export { KeyDecodeError } from './decode-keys.js';
 export { explainInvalidation } from './invalidation-plan/explain-invalidation.js';
+export { type LoadProgressBarOptions, loadProgressBar } from './load-progress-bar.js';
 export { FeedConnectionError } from './notify/feed-errors.js';
 export { type Payload, PayloadError, parsePayload } from './notify/payload.js';
 export { PgNotifyFeed, type PgNotifyFeedOptions } from './notify/pg-notify-feed.js';

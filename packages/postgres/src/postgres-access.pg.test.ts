@@ -46,6 +46,14 @@ for (const backend of testBackends()) {
       ]);
     });
 
+    test("estimateRows gives the planner's estimate of a query's rows, parameters bound", async () => {
+      await database.exec('ANALYZE items');
+      expect(await access.estimateRows(access.kysely.selectFrom('items').selectAll())).toBe(95);
+      const some = await access.estimateRows({ sql: 'SELECT * FROM items WHERE id < $1', parameters: [11] });
+      expect(some).toBeGreaterThan(0);
+      expect(some).toBeLessThan(95);
+    });
+
     test('an sql template with parameters streams its rows', async () => {
       const rows = await collect(access.getRecords(sql<Item>`SELECT * FROM items WHERE id = ${7}`));
       expect(rows).toEqual([{ id: 7, label: 'item 7' }]);

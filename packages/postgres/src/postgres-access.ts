@@ -28,6 +28,7 @@ import { CheckedOutClient, listenToNewClients } from './checked-out-client.js';
 import { compileQuery } from './compile-query.js';
 import { KeyDecoding, type KeyReader, kyselyKeyReader, pgliteKeyReader } from './decode-keys.js';
 import { explainInvalidation } from './invalidation-plan/explain-invalidation.js';
+import { planRoot } from './invalidation-plan/plan-tree.js';
 import { linkQuery } from './link-query.js';
 import { items, readAhead } from './read-ahead.js';
 import { kyselyTransactions, pgliteTransactions, type TransactionRunner } from './transaction-runner.js';
@@ -258,7 +259,6 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     }
   }
 
-  /** Runs any statement (also writes) in a transaction of its own and returns its rows. */
   /** How changes to the tables `query` reads map to its rows (see `explainInvalidation`). */
   explainInvalidation(query: Query): Promise<InvalidationPlan> {
     this.#assertOpen();
@@ -270,6 +270,18 @@ export class PostgresAccess<DB = unknown> implements DbAccess {
     return linkQuery(compileQuery(query, this.kysely), columns, keys);
   }
 
+  /**
+   * How many rows `query` would return, as the planner estimates it (`EXPLAIN (FORMAT JSON)`: no
+   * row is read); a load's progress reports it as the total to expect.
+   */
+  async estimateRows(query: Query): Promise<number | undefined> {
+    const { sql, parameters } = compileQuery(query, this.kysely);
+    const rows = await this.execute<Record<string, unknown>>({ sql: `EXPLAIN (FORMAT JSON) ${sql}`, parameters });
+    const estimate = planRoot(rows)['Plan Rows'];
+    return typeof estimate === 'number' ? estimate : undefined;
+  }
+
+  /** Runs any statement (also writes) in a transaction of its own and returns its rows. */
   execute<R>(query: Query<R>): Promise<R[]> {
     return this.transaction((run) => run(query));
   }

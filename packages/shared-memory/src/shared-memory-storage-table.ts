@@ -252,6 +252,11 @@ export class SharedMemoryStorageTable<R> implements SharedStorageTable<R> {
     return { usedBytes: this.#allocator.usedBytes, reservedBytes: this.#memory.buffer.byteLength, maxBytes: this.#allocator.maxBytes };
   }
 
+  /** The bytes in use: what a table's memory gauge reports. */
+  memoryBytes(): number {
+    return this.#allocator.usedBytes;
+  }
+
   /** What a worker needs to open a view (structured-cloneable; the buffer is shared). */
   handle(): SharedStorageHandle {
     return {

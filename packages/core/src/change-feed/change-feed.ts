@@ -54,8 +54,12 @@ export type KeyDecoder = (
 ) => readonly (readonly unknown[])[] | Promise<readonly (readonly unknown[])[]>;
 
 export type ChangeFeedEvent =
-  /** Rows changed, in commit order (one batch is usually one statement). */
-  | { readonly type: 'changes'; readonly changes: readonly (Change | EncodedChange)[] }
+  /**
+   * Rows changed, in commit order (one batch is usually one statement). `committedAt`, when the
+   * feed knows it: when the change was made, in milliseconds since the epoch on the database
+   * server's clock; tables measure their commit → visible lag from it.
+   */
+  | { readonly type: 'changes'; readonly changes: readonly (Change | EncodedChange)[]; readonly committedAt?: number }
   /** The feed may have missed changes (a reconnect, an unreadable message): trust nothing cached. */
   | { readonly type: 'gap'; readonly reason: string }
   /**

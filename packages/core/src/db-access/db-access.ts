@@ -29,4 +29,9 @@ export interface DbAccess {
    * changed source row takes part in now through it.
    */
   linkQuery?<R>(query: Query<R>, columns: readonly string[], keys: readonly (readonly Key[])[]): Query<R>;
+  /**
+   * Optional: how many rows `query` would return, as the database's planner estimates it (cheap:
+   * no rows are read); undefined when it cannot tell. A load's progress reports it as the total.
+   */
+  estimateRows?(query: Query): Promise<number | undefined>;
 }

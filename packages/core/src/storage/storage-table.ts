@@ -76,6 +76,11 @@ export interface StorageTable<R> {
    * complete; such a table invalidates whole where it would need the index.
    */
   addIndex?(name: string, definition: StorageIndexDefinition<R>): void;
+  /**
+   * Optional: the bytes the records take, for storage that knows exactly (shared memory). Tables
+   * estimate it from sampled records otherwise.
+   */
+  memoryBytes?(): number;
 }
 
 /** Writes buffered apart from what readers see, in call order, until `commit`. */

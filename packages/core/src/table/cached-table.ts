@@ -12,6 +12,10 @@ import {
   TableClosedError,
 } from '../errors/errors.js';
 import type { Indexes, IndexSpec, PrimaryKeysSpec } from '../indexes/indexes.js';
+import { resolveMeter } from '../instrumentation/instruments.js';
+import type { MeterProviderLike } from '../instrumentation/opentelemetry-shapes.js';
+import { TableMetrics } from '../instrumentation/table-metrics.js';
+import { traced, tracedItems } from '../instrumentation/tracing.js';
 import { assertKey, isPlainKey, type Key } from '../key/key.js';
 import { consoleLogger, describeError, isLogger, type Logger, RateLimitedLogger } from '../logging/logger.js';
 import type { Query } from '../query/query.js';
@@ -20,7 +24,7 @@ import { linkIndexName, linkSpecs, planInUse, quotedSourceName, sourceNamed } fr
 import { InvalidationBooks, isPrimaryKeysSpec, primaryKeysWhere } from './invalidation-books.js';
 import { KeyTypes } from './key-types.js';
 import { LINK_INDEX_PREFIX, LinkedIndexes, type LinkSpec } from './linked-indexes.js';
-import { RefreshEngine } from './refresh-engine.js';
+import { type LoadProgress, RefreshEngine } from './refresh-engine.js';
 import { SerialQueue } from './serial-queue.js';
 import { SharedStatePublisher } from './shared-state-publisher.js';
 import { TableQueries } from './table-queries.js';
@@ -36,11 +40,29 @@ export interface CachedTableOptions {
   readonly logger?: Logger;
   /** How long `sync()` waits by default before rejecting with `SyncTimeoutError` (default 30,000 ms). */
   readonly syncTimeoutMs?: number;
+  /**
+   * Where the table's metrics go (an OpenTelemetry `MeterProvider`); `false`: nowhere. Default:
+   * the global provider of `@opentelemetry/api` when the application has the package, else none
+   * (nothing is measured). Reads are counted in plain fields and observed at collection, so
+   * metrics cost a read nothing.
+   */
+  readonly meterProvider?: MeterProviderLike | false;
 }
 
 /** Options of a read, a load or a watch: a signal that stops waiting (the call rejects with its reason). */
 export interface CallOptions {
   readonly signal?: AbortSignal;
+}
+
+/** Options of `load`. */
+export interface LoadOptions extends CallOptions {
+  /**
+   * Called as the rows arrive (after each batch the database sends) and once more when the load
+   * has committed (`done`). With it, the load first asks the database's planner how many rows to
+   * expect (`expectedRows`, for a progress bar's total). A callback that throws is logged, not
+   * fatal.
+   */
+  readonly onProgress?: (progress: LoadProgress) => void;
 }
 
 /** Counters of what a table has done since it was created. */
@@ -116,6 +138,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   readonly #publisher: SharedStatePublisher<R>;
   readonly #stopServing: (() => void) | undefined;
   readonly #reads = { fromStorage: 0, fromDatabase: 0 };
+  readonly #metrics: TableMetrics;
 
   #loadState: LoadState = 'idle';
   #loading: Promise<void> | undefined;
@@ -155,7 +178,13 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.name = options.name ?? storage.name;
     this.#logger = options.logger ?? consoleLogger;
     this.#syncTimeoutMs = syncTimeoutMs;
-    this.#queries = new TableQueries(this.name, db);
+    this.#metrics = new TableMetrics(resolveMeter(options.meterProvider), this.name, {
+      records: () => storage.size,
+      memoryBytes: () => this.#engine.memoryBytes(storage.size),
+      invalidPending: () => this.#books.count(),
+      reads: () => ({ memory: this.#reads.fromStorage, database: this.#reads.fromDatabase }),
+    });
+    this.#queries = new TableQueries(this.name, db, this.#metrics);
     this.#books = new InvalidationBooks({
       name: this.name,
       indexes: this.#linked,
@@ -189,6 +218,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       keyTypes: this.#keyTypes,
       publisher: this.#publisher,
       maxKeysPerQuery: options.maxKeysPerQuery ?? 10_000,
+      metrics: this.#metrics,
       assertOpen: () => this.#assertOpen(),
       reloadsHeld: (where) => where.kind === 'keys' && this.#linked.hasLink(where.index),
     });
@@ -224,12 +254,14 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
   /**
    * Fills the empty table with the records of `spec` (e.g. `{ index: 'primaryKey', all: true }`).
    * An aborted signal stops the load: the table stays empty and `loaded()` rejects too.
+   * `onProgress` reports the rows and bytes written as batches arrive.
    */
-  async load(spec: S, options: CallOptions = {}): Promise<void> {
+  async load(spec: S, options: LoadOptions = {}): Promise<void> {
     this.#assertOpen();
     this.#indexes.validateSpec(spec);
-    const signal = options.signal;
+    const { signal, onProgress } = options;
     signal?.throwIfAborted();
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidOptionsError('onProgress must be a function');
     if (this.#loadState === 'loading' || this.#loadState === 'loaded') throw new AlreadyLoadedError(this.name);
     if (this.#loadState === 'failed') this.#loadedSignal = new Signal();
     this.#loadState = 'loading';
@@ -237,9 +269,14 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const loaded = this.#loadedSignal;
     this.#loading = this.#writer.run(async () => {
       try {
-        await this.#engine.load(spec, signal, () => {
-          this.#loadState = 'loaded';
-        });
+        await this.#engine.load(
+          spec,
+          signal,
+          () => {
+            this.#loadState = 'loaded';
+          },
+          onProgress && ((progress) => this.#reportProgress(onProgress, progress)),
+        );
         loaded.resolve();
       } catch (error) {
         this.#publisher.commit(() => {
@@ -251,6 +288,15 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       }
     });
     return this.#untilClosed(this.#loading);
+  }
+
+  /** A progress callback's failure is the caller's bug, not the load's: logged, and the load goes on. */
+  #reportProgress(onProgress: (progress: LoadProgress) => void, progress: LoadProgress): void {
+    try {
+      onProgress(progress);
+    } catch (error) {
+      this.#logger.warn(`table '${this.name}': load's onProgress threw: ${describeError(error)}`);
+    }
   }
 
   /** Resolves once a load has succeeded; rejects when the current load attempt failed, or the table is closed. */
@@ -275,7 +321,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     for (const piece of pieces) {
       // A loop, not push(...spread): a spread of more than about 100,000 records overflows the stack.
       if ('records' in piece) for (const record of piece.records) records.push(record);
-      else for await (const record of abortableItems(this.#queries.records(piece.query, 'read'), signal)) records.push(record);
+      else for await (const record of this.#databaseRead(spec, piece.query, signal)) records.push(record);
     }
     return records;
   }
@@ -334,6 +380,11 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     return this.#storage.getRecords(where);
   }
 
+  /** The rows of a read memory cannot serve, from the database, traced as a database read. */
+  #databaseRead(spec: S | PrimaryKeysSpec<K>, query: Query<R>, signal: AbortSignal | undefined): AsyncIterable<R> {
+    return tracedItems({ operation: 'dbRead', table: this.name, spec }, abortableItems(this.#queries.records(query, 'read'), signal));
+  }
+
   /** Like `getRecords`, streamed; what comes from storage is a snapshot taken when the read starts. */
   async *streamRecords(spec: S | PrimaryKeysSpec<K>, options: CallOptions = {}): AsyncGenerator<R, void, undefined> {
     this.#assertOpen();
@@ -341,7 +392,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const signal = options.signal;
     for (const piece of await this.#read(spec, signal)) {
       if ('records' in piece) yield* piece.records;
-      else yield* abortableItems(this.#queries.records(piece.query, 'read'), signal);
+      else yield* this.#databaseRead(spec, piece.query, signal);
     }
   }
 
@@ -358,7 +409,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
       if ('records' in piece) {
         if (piece.records.length > 0) return piece.records[0] as R;
       } else {
-        for await (const record of abortableItems(this.#queries.records(piece.query, 'read'), signal)) return record;
+        for await (const record of this.#databaseRead(spec, piece.query, signal)) return record;
       }
     }
     throw new RecordNotFoundError(spec);
@@ -441,6 +492,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
         invalidateEverything: () => this.#invalidateEverything(),
         refreshInvalid: () => this.refreshInvalid(),
         trust: (state) => this.#trust(watcher, state),
+        changeVisible: (committedAt) => this.#metrics.changeVisible(committedAt),
       },
       feed,
       { ...options, tables },
@@ -584,11 +636,13 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     const timeoutMs = options.timeoutMs ?? this.#syncTimeoutMs;
     if (!isTimeout(timeoutMs))
       throw new InvalidOptionsError(`timeoutMs must be a positive number of milliseconds a timer can wait; got ${String(timeoutMs)}`);
-    const synced = Promise.all([...this.#watchers].map((watcher) => watcher.sync({ timeoutMs, ...(signal && { signal }) })));
-    await waitFor(this.#untilClosed(synced), {
-      signal,
-      timeoutMs,
-      timeoutError: () => new SyncTimeoutError(`table '${this.name}'`, timeoutMs),
+    await traced({ operation: 'sync', table: this.name }, async () => {
+      const synced = Promise.all([...this.#watchers].map((watcher) => watcher.sync({ timeoutMs, ...(signal && { signal }) })));
+      await waitFor(this.#untilClosed(synced), {
+        signal,
+        timeoutMs,
+        timeoutError: () => new SyncTimeoutError(`table '${this.name}'`, timeoutMs),
+      });
     });
   }
 
@@ -610,6 +664,7 @@ export class CachedTable<R, S extends IndexSpec, K extends Key = Key> {
     this.#watchers.clear();
     this.#publisher.commit(() => this.#storage.clear(), 'status');
     this.#stopServing?.();
+    this.#metrics.close();
     const closed = new TableClosedError(this.name);
     this.#loadedSignal.reject(closed);
     for (const reject of this.#closeWaiters) reject(closed);

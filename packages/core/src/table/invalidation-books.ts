@@ -92,6 +92,12 @@ export class InvalidationBooks<R, S extends IndexSpec, K extends Key> {
     this.#pending.markEverything(++this.#generation);
   }
 
+  /** Invalidations not refreshed yet, pending and in flight (see `InvalidationSet.count`). */
+  count(): number {
+    const held = this.#options.storage.size;
+    return this.#pending.count(held) + (this.#inFlight?.count(held) ?? 0);
+  }
+
   /** Moves what is pending to the in-flight batch a refresh works on; undefined when nothing is pending. */
   takeBatch(): InvalidationSet<R, S> | undefined {
     if (this.#pending.isEmpty) return undefined;

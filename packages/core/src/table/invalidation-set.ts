@@ -65,6 +65,17 @@ export class InvalidationSet<R, S> {
     return this.#oldest === undefined;
   }
 
+  /**
+   * How much waits for a refresh, for the pending gauge: a key counts one, a spec that is not by
+   * key one, and everything counts `recordsHeld`.
+   */
+  count(recordsHeld: number): number {
+    if (this.everything !== undefined) return recordsHeld;
+    // Stale specs by primary key are counted in the marks already.
+    const byOtherSpecs = this.staleSpecs.filter(({ where }) => where.kind !== 'keys' || where.index !== PRIMARY_KEY_INDEX).length;
+    return (this.#marks.get(PRIMARY_KEY_INDEX)?.size ?? 0) + byOtherSpecs + this.reloadSpecs.length;
+  }
+
   markEverything(generation: number): void {
     this.everything ??= generation;
     this.#touch(generation);

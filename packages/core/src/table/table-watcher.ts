@@ -62,6 +62,9 @@ export interface MappedWatchOptions<S> {
 /** Stops watching. */
 export type Unwatch = () => Promise<void>;
 
+/** What became of a batch of changes: none was this watch's, all applied now, or the rest applies when this settles. */
+type Applied = 'ignored' | 'now' | Promise<void>;
+
 /** What a watcher may do to the table it keeps current. */
 export interface WatchedTable<S> {
   readonly name: string;
@@ -73,6 +76,8 @@ export interface WatchedTable<S> {
   refreshInvalid(): Promise<void>;
   /** How far memory can be trusted, as the feed's connection comes and goes. */
   trust(state: 'live' | 'grace' | 'distrusted'): void;
+  /** Changes made at `committedAt` (ms since the epoch, the database's clock) are now visible to reads. */
+  changeVisible(committedAt: number): void;
 }
 
 /**
@@ -217,18 +222,36 @@ export class TableWatcher<S> {
         case 'lost':
           this.#connectionLost(event.reason);
           return;
-        case 'changes':
-          this.#onChanges(event.changes);
+        case 'changes': {
+          const applied = this.#onChanges(event.changes);
+          if (event.committedAt !== undefined) this.#visible(applied, event.committedAt);
           return;
+        }
       }
     } catch (error) {
       // Nothing may escape into the feed (other tables listen too), and no change may be dropped.
       this.#report(error);
       this.invalidateEverything();
+      if (event.type === 'changes' && event.committedAt !== undefined) this.#table.changeVisible(event.committedAt);
     }
   }
 
-  #onChanges(changes: readonly (Change | EncodedChange)[]): void {
+  /**
+   * Tells the table when changes it applied became visible: at once, or when their async
+   * decoding and mappings have invalidated what they name (on failure too: everything was then
+   * invalidated instead). Changes to tables this watch does not map are not its to measure.
+   */
+  #visible(applied: Applied, committedAt: number): void {
+    if (applied === 'ignored') return;
+    if (applied === 'now') this.#table.changeVisible(committedAt);
+    else void applied.then(() => !this.#closed && this.#table.changeVisible(committedAt));
+  }
+
+  /**
+   * Applies a batch of changes: invalidates what they name (or everything). Says whether none
+   * was this watch's, whether all were applied already, or the promise of the rest.
+   */
+  #onChanges(changes: readonly (Change | EncodedChange)[]): Applied {
     const mapped: { change: Change | EncodedChange; mapping: Exclude<TableMapping<S>, true> }[] = [];
     let everything = false;
     for (const change of changes) {
@@ -240,9 +263,9 @@ export class TableWatcher<S> {
     }
     if (everything) {
       this.invalidateEverything();
-      return;
+      return 'now';
     }
-    if (mapped.length === 0) return;
+    if (mapped.length === 0) return 'ignored';
     let decoded: readonly Change[] | Promise<readonly Change[]>;
     try {
       decoded = decodeChanges(
@@ -251,20 +274,19 @@ export class TableWatcher<S> {
       );
     } catch (error) {
       this.#unmatchable(mapped[0]?.change, error);
-      return;
+      return 'now';
     }
     if (isPromise(decoded)) {
       // Tracked with the async mappings it starts, so that a sync waits for all of them.
-      this.#track(
+      return this.#track(
         decoded.then(
           (rows) => this.#map(rows, mapped),
           (error: unknown) => this.#unmatchable(mapped[0]?.change, error),
         ),
       );
-    } else {
-      const late = this.#map(decoded, mapped);
-      if (late !== undefined) this.#track(late);
     }
+    const late = this.#map(decoded, mapped);
+    return late === undefined ? 'now' : this.#track(late);
   }
 
   /**
@@ -333,7 +355,8 @@ export class TableWatcher<S> {
     this.invalidateEverything();
   }
 
-  #track(work: Promise<void>): void {
+  /** Tracks async work for `sync`; the promise returned settles (never rejects) once it is applied. */
+  #track(work: Promise<void>): Promise<void> {
     const applied = work.catch((error: unknown) => {
       if (this.#closed) return;
       this.#report(error);
@@ -341,6 +364,7 @@ export class TableWatcher<S> {
     });
     this.#mapping.add(applied);
     void applied.finally(() => this.#mapping.delete(applied));
+    return applied;
   }
 
   /** The feed cannot see changes any more: memory is trusted for the grace period, then not. */

@@ -20,6 +20,8 @@ export class MemoryDatabase<R> implements DbAccess {
   readonly queryAll: RawQuery = { sql: 'select all' };
   /** Set to act as an access that decodes change keys as its rows are decoded. */
   decodeKeys?: KeyDecoder;
+  /** Set to act as an access whose planner estimates rows. */
+  estimateRows?: (query: Query) => Promise<number | undefined>;
   readonly #primaryKey: (record: R) => Key;
   readonly #batchSize: number;
   #gates: { reached: () => void; released: Promise<void> }[] = [];

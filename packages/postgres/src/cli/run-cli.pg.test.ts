@@ -2,7 +2,9 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { closedPort, ListenerFaults } from '../notify/feed.fixture.js';
+import { PgNotifyFeed } from '../notify/pg-notify-feed.js';
 import { runCli } from './run-cli.js';
 
 async function cli(argv: string[], env: Record<string, string | undefined> = {}) {
@@ -46,10 +48,19 @@ describe('the tablecache command without a database', () => {
     ['explain without a query', ['explain']],
     ['explain with the query in several arguments', ['explain', 'SELECT', '1']],
     ['explain with --dry-run', ['explain', '--dry-run', 'SELECT 1']],
+    ['status with a table', ['status', 'users']],
+    ['--json with another command than status', ['verify', '--json', 'users']],
   ])('%s is a usage error', async (_, argv) => {
     const { code, stderr } = await cli(argv, { DATABASE_URL: 'postgres://x' });
     expect(code).toBe(2);
     expect(stderr).toContain('usage: tablecache');
+  });
+
+  test('status on a database that cannot be reached exits 1 and says why', async () => {
+    const { code, stdout, stderr } = await cli(['status', '--url', `postgres://postgres@127.0.0.1:${await closedPort()}/postgres`]);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toContain('ECONNREFUSED');
   });
 
   test('the built command runs with node', async () => {
@@ -182,5 +193,132 @@ describe.skipIf(!server?.available)('the tablecache command on postgres', () => 
     const { code, stderr } = await cli(['explain', '--url', url, 'SELECT nope FROM nowhere']);
     expect(code).toBe(1);
     expect(stderr).toContain('nowhere');
+  });
+});
+
+describe.skipIf(!server?.available)('tablecache status on postgres', () => {
+  let database: OpenBackend;
+  let url: string;
+  let faults: ListenerFaults;
+  const feeds: PgNotifyFeed[] = [];
+  /** 47 bytes: the listener's application name (20 bytes of prefix, then the channel) is cut at 63. */
+  const longChannel = `orders_${'x'.repeat(40)}`;
+
+  beforeAll(async () => {
+    database = await server!.open();
+    url = (database.connection as { connectionString: string }).connectionString;
+    faults = await ListenerFaults.open(url);
+    await database.exec(`
+      CREATE TABLE users (id integer PRIMARY KEY);
+      CREATE TABLE orders (id integer PRIMARY KEY)`);
+  });
+
+  afterEach(async () => {
+    for (const feed of feeds.splice(0)) await feed.close();
+    for (const channel of ['tablecache', 'billing', longChannel]) await cli(['uninstall', '--url', url, '--channel', channel]);
+    // A closed feed's backend leaves pg_stat_activity shortly after.
+    await vi.waitFor(async () => expect(await faults.listenerPids()).toEqual([]));
+  });
+
+  afterAll(async () => {
+    await faults?.close();
+    await database?.close();
+  });
+
+  async function listen(channel: string): Promise<PgNotifyFeed> {
+    const feed = new PgNotifyFeed({ connectionString: url }, { channel });
+    feeds.push(feed);
+    await feed.ready();
+    return feed;
+  }
+
+  async function status(...argv: string[]) {
+    const { code, stdout, stderr } = await cli(['status', '--url', url, ...argv]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    return stdout.split('\n');
+  }
+
+  test('status lists the tables with triggers, grouped by channel', async () => {
+    await cli(['install', '--url', url, 'users']);
+    await cli(['install', '--url', url, '--channel', 'billing', 'orders', 'users']);
+    expect((await status()).slice(0, 5)).toEqual([
+      "channel 'billing': 2 tables, 0 listeners",
+      "table public.orders on channel 'billing': ok",
+      "table public.users on channel 'billing': ok",
+      "channel 'tablecache': 1 table, 0 listeners",
+      "table public.users on channel 'tablecache': ok",
+    ]);
+  });
+
+  test('status with --channel reports that channel only', async () => {
+    await cli(['install', '--url', url, 'users']);
+    await cli(['install', '--url', url, '--channel', 'billing', 'orders']);
+    const lines = await status('--channel', 'billing');
+    expect(lines.filter((line) => line.includes("'tablecache'"))).toEqual([]);
+    expect(lines).toContain("table public.orders on channel 'billing': ok");
+  });
+
+  test('status reports the problems verify finds, such as a missing trigger', async () => {
+    await cli(['install', '--url', url, 'users']);
+    const [trigger] = await database.exec<{ name: string }>(
+      "SELECT tgname AS name FROM pg_trigger WHERE tgname LIKE 'tablecache_%_delete'",
+    );
+    await database.exec(`DROP TRIGGER ${trigger!.name} ON users`);
+    expect(await status()).toContain(
+      "table public.users on channel 'tablecache': problem: table 'public.users' lacks the tablecache delete trigger for channel 'tablecache'",
+    );
+  });
+
+  test('status shows a connected PgNotifyFeed with its pid, channel, client, since when and state', async () => {
+    await cli(['install', '--url', url, '--channel', 'billing', 'orders']);
+    await listen('billing');
+    const [pid] = await faults.listenerPids();
+    const lines = await status();
+    expect(lines).toContain("channel 'billing': 1 table, 1 listener");
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^listener pid ${pid} on channel 'billing': client 127\\.0\\.0\\.1, since \\d{4}-\\d\\d-\\d\\dT[^ ]+, state (idle|active)$`,
+        ),
+      ),
+    );
+  });
+
+  test('status matches a listener whose application name Postgres cut to its channel, and says so', async () => {
+    await cli(['install', '--url', url, '--channel', longChannel, 'orders']);
+    await listen(longChannel);
+    expect(await status()).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^listener pid \\d+ on channel '${longChannel}' \\(channel name truncated, matched by its start\\): `),
+      ),
+    );
+  });
+
+  test('status warns about a channel with triggers but no listener', async () => {
+    await cli(['install', '--url', url, 'users']);
+    expect(await status()).toContain("warning: channel 'tablecache' has triggers but no listener: changes to its tables reach no cache");
+  });
+
+  test('status warns about a listener on a channel no table has triggers for', async () => {
+    await listen('billing');
+    const lines = await status();
+    expect(lines).toContain("channel 'billing': 0 tables, 1 listener");
+    expect(lines).toContain("warning: channel 'billing' has listeners but no table has triggers for it: no change reaches them");
+  });
+
+  test('status reports how much of the notification queue is in use', async () => {
+    expect(await status()).toContainEqual(expect.stringMatching(/^notification queue: \d+\.\d% used$/));
+  });
+
+  test('status --json prints the same report as JSON', async () => {
+    await cli(['install', '--url', url, 'users']);
+    const { code, stdout } = await cli(['status', '--json', '--url', url]);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({
+      channels: [{ channel: 'tablecache', tables: [{ table: { schema: 'public', table: 'users' }, problems: [] }], listeners: [] }],
+      queueUsage: expect.any(Number),
+      warnings: [expect.stringContaining("channel 'tablecache' has triggers but no listener")],
+    });
   });
 });

@@ -4,7 +4,8 @@ import { explainInvalidation } from '../invalidation-plan/explain-invalidation.j
 import { PostgresAccess } from '../postgres-access.js';
 import { checkTriggers, type TriggerCheck } from '../triggers/check-triggers.js';
 import { installTriggers, type PartitionCoverage, triggerStatements, uninstallTriggers } from '../triggers/install-triggers.js';
-import { DEFAULT_CHANNEL, formatTable } from '../triggers/trigger-target.js';
+import { DEFAULT_CHANNEL, formatTable, withAccess } from '../triggers/trigger-target.js';
+import { describeStatus, readStatus } from './status.js';
 
 export interface CliIo {
   readonly stdout: (text: string) => void;
@@ -13,6 +14,7 @@ export interface CliIo {
 }
 
 export const USAGE = `usage: tablecache <install|uninstall|verify> [options] [table ...]
+       tablecache status [options]
        tablecache explain [options] SQL
 
   install TABLE...       install NOTIFY triggers on the tables and, for partitioned tables, on
@@ -20,6 +22,10 @@ export const USAGE = `usage: tablecache <install|uninstall|verify> [options] [ta
   uninstall [TABLE...]   remove them from the tables; with no table, everything of the channel
   verify [TABLE...]      check that changes to the tables reach the channel (with no table: every
                          table the channel's triggers cover); exits 1 when any has a problem
+  status                 for every channel (or --channel's): the tables with its triggers and
+                         whether they are complete and current, the feeds listening on it (pid,
+                         client, since when, state), a warning for a channel with triggers but no
+                         listener or the reverse; then how full the notification queue is
   explain SQL            print how changes to each table the query reads map to its records
                          (row-precise through which output columns, or whole-table and why)
 
@@ -28,18 +34,20 @@ export const USAGE = `usage: tablecache <install|uninstall|verify> [options] [ta
 
 options:
   --url URL              the database (default: $DATABASE_URL)
-  --channel NAME         the NOTIFY channel (default: ${DEFAULT_CHANNEL})
+  --channel NAME         the NOTIFY channel (default: ${DEFAULT_CHANNEL}; status: every channel)
   --partitions all|existing
                          install: cover partitions created or attached later too (all, the
                          default: needs a superuser once per database, for an event trigger), or
                          only the partitions there are now (existing)
   --dry-run              install, uninstall: print the SQL instead of running it
+  --json                 status: print it as JSON
   -h, --help             show this help
 
-exit codes: 0 done (verify: all is in place), 1 failed (verify: a problem), 2 wrong usage
+exit codes: 0 done (verify: all is in place), 1 failed (verify: a problem; status: the database
+            could not be read), 2 wrong usage
 `;
 
-const COMMANDS = ['install', 'uninstall', 'verify', 'explain'] as const;
+const COMMANDS = ['install', 'uninstall', 'verify', 'status', 'explain'] as const;
 const isCommand = (word: string | undefined): word is (typeof COMMANDS)[number] => COMMANDS.some((command) => command === word);
 const isCoverage = (word: string): word is PartitionCoverage => word === 'all' || word === 'existing';
 
@@ -49,9 +57,11 @@ function parseOptions(argv: readonly string[]) {
     allowPositionals: true,
     options: {
       url: { type: 'string' },
-      channel: { type: 'string', default: DEFAULT_CHANNEL },
+      // No default here: without it, status reports every channel.
+      channel: { type: 'string' },
       partitions: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -76,7 +86,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   if (command === 'install' && tables.length === 0) return usageError(io, 'install needs at least one table');
   if (command === 'explain' && tables.length !== 1) return usageError(io, 'explain takes one SQL query (quote it as one argument)');
-  if (command === 'explain' && (values['dry-run'] || values.channel !== DEFAULT_CHANNEL)) {
+  if (command === 'status' && tables.length > 0) return usageError(io, 'status takes no table (it reports every table with triggers)');
+  if (values.json && command !== 'status') return usageError(io, '--json applies to status only');
+  if (command === 'explain' && (values['dry-run'] || values.channel !== undefined)) {
     return usageError(io, 'explain reads only; --dry-run and --channel do not apply');
   }
   const { partitions } = values;
@@ -84,15 +96,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   if (partitions !== undefined && !isCoverage(partitions)) {
     return usageError(io, `--partitions takes all or existing, not '${partitions}'`);
   }
-  if (values['dry-run'] && command === 'verify')
-    return usageError(io, 'verify changes nothing; --dry-run applies to install and uninstall');
+  if (values['dry-run'] && (command === 'verify' || command === 'status'))
+    return usageError(io, `${command} changes nothing; --dry-run applies to install and uninstall`);
   const url = values.url ?? io.env.DATABASE_URL;
   if (!url) {
     io.stderr('tablecache: no database: pass --url or set DATABASE_URL\n');
     return 2;
   }
   const target = { connectionString: url };
-  const channel = values.channel;
+  const channel = values.channel ?? DEFAULT_CHANNEL;
   try {
     if (command === 'explain') {
       const access = new PostgresAccess(target);
@@ -101,6 +113,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       } finally {
         await access.close();
       }
+      return 0;
+    }
+    if (command === 'status') {
+      const status = await withAccess(target, (access) => readStatus(access, values.channel));
+      io.stdout(values.json ? `${JSON.stringify(status, null, 2)}\n` : describeStatus(status));
       return 0;
     }
     if (command === 'verify') {

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import type { ChangeFeedEvent, Logger } from '@tablecache/core';
 import type { BackendConnection } from '@tablecache/testing';
 import pg from 'pg';
-import { LISTENER_APPLICATION_NAME } from './pg-listener.js';
+import { LISTENER_APPLICATION_PREFIX } from './pg-listener.js';
 
 /**
  * Faults on a test database's listening connection, from an administrator's connection to the
@@ -31,8 +31,8 @@ export class ListenerFaults {
   /** The backend pids of the listeners connected to the test database. */
   async listenerPids(): Promise<number[]> {
     const { rows } = await this.#admin.query<{ pid: number }>(
-      'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2 ORDER BY pid',
-      [this.database, LISTENER_APPLICATION_NAME],
+      'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND starts_with(application_name, $2) ORDER BY pid',
+      [this.database, LISTENER_APPLICATION_PREFIX],
     );
     return rows.map((row) => row.pid);
   }
@@ -50,8 +50,8 @@ export class ListenerFaults {
   /** Terminates the test database's listeners; returns how many. */
   async terminateListeners(): Promise<number> {
     const { rows } = await this.#admin.query<{ n: number }>(
-      'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = $2',
-      [this.database, LISTENER_APPLICATION_NAME],
+      'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND starts_with(application_name, $2)',
+      [this.database, LISTENER_APPLICATION_PREFIX],
     );
     return rows[0]!.n;
   }

@@ -17,6 +17,8 @@ export interface NotificationSource {
   notify(payload: () => string): Promise<void>;
   /** The last error connecting met, for a caller that stops waiting (undefined when none). */
   readonly lastError: unknown;
+  /** The server's notification queue usage (0 to 1) last sampled, if the source samples it. */
+  readonly queueUsage: number | undefined;
   /** Stops listening and connecting; leaves no timer or socket behind. */
   close(): Promise<void>;
 }

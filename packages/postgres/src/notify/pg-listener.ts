@@ -16,8 +16,52 @@ export interface PgListenerOptions {
   readonly reporter: FeedReporter;
 }
 
-/** The application name lets an operator find (or a test kill or freeze) the listening backend. */
-export const LISTENER_APPLICATION_NAME = 'tablecache-listener';
+/**
+ * The start of every listener's application name, which goes on with its channel
+ * (`listenerApplicationName`): an operator, `tablecache status` (or a test killing or freezing it)
+ * finds the listening backends by it.
+ */
+export const LISTENER_APPLICATION_PREFIX = 'tablecache-listener:';
+
+/** Postgres shows (in pg_stat_activity) at most this many bytes of an application name. */
+export const APPLICATION_NAME_BYTES = 63;
+
+/**
+ * The application name of a channel's listener. Bytes outside printable ASCII, and backslashes,
+ * are written `\xNN`: Postgres would replace them itself, with `?` before version 16 and `\xNN`
+ * from 16 on, so the name reads the same on every version and `readListenerName` reads the
+ * channel back. Postgres cuts what it shows at `APPLICATION_NAME_BYTES`.
+ */
+export function listenerApplicationName(channel: string): string {
+  let escaped = '';
+  for (const byte of Buffer.from(channel)) {
+    escaped += byte >= 0x20 && byte < 0x7f && byte !== 0x5c ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  }
+  return `${LISTENER_APPLICATION_PREFIX}${escaped}`;
+}
+
+/** A listener's channel as its application name (as Postgres shows it) tells. */
+export interface ListenerName {
+  /** The channel, or when `truncated` the start of it that the name kept. */
+  readonly channel: string;
+  /** Postgres cut the name: the channel is known only by its start. */
+  readonly truncated: boolean;
+}
+
+/** Reads a channel back from an application name that `listenerApplicationName` made; undefined for any other name. */
+export function readListenerName(shown: string): ListenerName | undefined {
+  if (!shown.startsWith(LISTENER_APPLICATION_PREFIX)) return undefined;
+  // The name is ASCII, so its length is its size in bytes: one of the limit's size may have been cut.
+  const truncated = shown.length >= APPLICATION_NAME_BYTES;
+  const rest = shown.slice(LISTENER_APPLICATION_PREFIX.length);
+  // A cut may split an escape: what is left of it is dropped.
+  const escaped = truncated ? rest.replace(/\\(x[0-9a-f]?)?$/, '') : rest;
+  const bytes = [...escaped.matchAll(/\\x([0-9a-f]{2})|(.)/gs)].map(([, hex, char]) =>
+    hex === undefined ? char!.charCodeAt(0) : Number.parseInt(hex, 16),
+  );
+  // Streaming, the decoder keeps back the bytes of a character that the cut split.
+  return { channel: new TextDecoder().decode(new Uint8Array(bytes), { stream: truncated }), truncated };
+}
 
 /**
  * LISTENs on a connection of its own (not from a pool: a pooled connection could be handed to
@@ -46,6 +90,7 @@ export class PgListener implements NotificationSource {
   /** Why it stopped: closed, or its first connection failed. */
   #stopped: Error | undefined;
   #lastError: unknown;
+  #queueUsage: number | undefined;
 
   constructor(options: PgListenerOptions) {
     this.#options = options;
@@ -53,6 +98,11 @@ export class PgListener implements NotificationSource {
 
   get lastError(): unknown {
     return this.#lastError;
+  }
+
+  /** The server's notification queue usage (0 to 1), as the last liveness check read it. */
+  get queueUsage(): number | undefined {
+    return this.#queueUsage;
   }
 
   async start(handlers: SourceHandlers): Promise<void> {
@@ -102,7 +152,7 @@ export class PgListener implements NotificationSource {
     const { channel } = this.#options;
     const client = new pg.Client({
       connectionString: this.#options.connectionString,
-      application_name: LISTENER_APPLICATION_NAME,
+      application_name: listenerApplicationName(channel),
       // TCP keepalive keeps an idle socket known to middleboxes; a frozen server still answers
       // keepalives from its kernel, so the liveness query is what detects it.
       keepAlive: true,
@@ -151,9 +201,10 @@ export class PgListener implements NotificationSource {
   }
 
   /**
-   * Runs `SELECT 1` every `livenessIntervalMs` through the session's queue; no answer within
+   * Asks the queue usage every `livenessIntervalMs` through the session's queue; no answer within
    * `livenessTimeoutMs` of asking means the connection is lost. A connection that froze is
-   * therefore found within the interval plus the timeout.
+   * therefore found within the interval plus the timeout. The answer is the queue gauge's sample:
+   * the check costs the server nothing more than `SELECT 1` did.
    */
   #startLiveness(session: Session): void {
     const { livenessIntervalMs, livenessTimeoutMs } = this.#options;
@@ -171,10 +222,11 @@ export class PgListener implements NotificationSource {
         });
       }, livenessTimeoutMs);
       session
-        .run((client) => client.query('SELECT 1'))
+        .run((client) => client.query<{ usage: number }>('SELECT pg_notification_queue_usage() AS usage'))
         .then(
-          () => {
+          ({ rows }) => {
             answered = true;
+            this.#queueUsage = rows[0]?.usage;
           },
           (error: unknown) => {
             answered = true;

@@ -145,18 +145,23 @@ for (const backend of testBackends()) {
       expect(() => new PgNotifyFeed(database.connection, options)).toThrow(InvalidOptionsError);
     });
 
-    test('changes carry their keys as Postgres text, with the key columns and their types', async () => {
+    test('changes carry their keys as Postgres text, with the key columns and their types, and when they were made', async () => {
       const feed = new PgNotifyFeed(database.connection);
       await feed.ready();
       const { events } = recordEvents(feed);
+      const before = Date.now();
       await database.exec("UPDATE items SET label = 'v2' WHERE id = 3");
       await feed.sync();
       expect(events.map(({ event }) => event)).toEqual([
         {
           type: 'changes',
           changes: [{ op: 'update', schema: 'public', table: 'items', keyColumns: [{ name: 'id', typeId: 23 }], old: ['3'], new: ['3'] }],
+          committedAt: expect.any(Number),
         },
       ]);
+      // The server's clock: the same machine's here, give or take a second.
+      const [first] = events;
+      expect(first?.event.type === 'changes' && Math.abs((first.event.committedAt ?? 0) - before)).toBeLessThan(1000);
       await feed.close();
     });
 

@@ -6,12 +6,15 @@ import {
   consoleLogger,
   describeError,
   FeedClosedError,
+  FeedMetrics,
   InvalidOptionsError,
   isLogger,
   isTimeout,
   type KeyDecoder,
   type Logger,
+  type MeterProviderLike,
   type PrepareRequest,
+  resolveMeter,
   type SourceTable,
   SyncTimeoutError,
   type WaitOptions,
@@ -52,6 +55,11 @@ export interface PgNotifyFeedOptions {
   readonly logger?: Logger;
   /** Takes the errors (as error objects) instead of the logger's error level. */
   readonly onError?: (error: unknown) => void;
+  /**
+   * Where the feed's metrics go (an OpenTelemetry `MeterProvider`), labelled by channel; `false`:
+   * nowhere. Default: the global provider of `@opentelemetry/api` when installed, else none.
+   */
+  readonly meterProvider?: MeterProviderLike | false;
 }
 
 /** A sync marker: its number on the wire, and the syncs waiting for it. */
@@ -94,6 +102,9 @@ export class PgNotifyFeed implements ChangeFeed {
   #markerCount = 0;
   #gaps = 0;
   #closed = false;
+  /** Whether LISTEN is in place now (for the `up` gauge). */
+  #listening = false;
+  readonly #metrics: FeedMetrics;
 
   constructor(connection: { readonly connectionString: string } | { readonly pglite: PGlite }, options: PgNotifyFeedOptions = {}) {
     this.channel = checkChannel(options.channel ?? DEFAULT_CHANNEL);
@@ -134,13 +145,30 @@ export class PgNotifyFeed implements ChangeFeed {
     } else {
       throw new InvalidOptionsError('PgNotifyFeed takes { connectionString } or { pglite }');
     }
+    const source = this.#source;
+    this.#metrics = new FeedMetrics(resolveMeter(options.meterProvider), this.channel, {
+      up: () => this.#listening,
+      queueUsage: () => source.queueUsage,
+    });
     this.#started = this.#source.start({
       payload: (text) => this.#onPayload(text),
-      lost: (reason) => this.#emit({ type: 'lost', reason }),
-      reconnected: () => this.#gap('the listening connection was lost and re-established'),
+      lost: (reason) => {
+        this.#listening = false;
+        this.#emit({ type: 'lost', reason });
+      },
+      reconnected: () => {
+        this.#listening = true;
+        this.#metrics.reconnect();
+        this.#gap('the listening connection was lost and re-established');
+      },
     });
-    // A first connection that failed leaves the feed closed; ready() says why.
-    this.#started.catch((error: unknown) => this.#shut(error));
+    this.#started.then(
+      () => {
+        this.#listening = !this.#closed;
+      },
+      // A first connection that failed leaves the feed closed; ready() says why.
+      (error: unknown) => this.#shut(error),
+    );
   }
 
   /** Gaps reported so far (reconnects and unreadable payloads). */
@@ -257,11 +285,13 @@ export class PgNotifyFeed implements ChangeFeed {
       if (this.#markers.has(number)) this.#releaseMarkers(number);
       return;
     }
-    this.#emit({ type: 'changes', changes: notification.changes });
+    this.#metrics.notification();
+    this.#emit({ type: 'changes', changes: notification.changes, committedAt: notification.at });
   }
 
   #gap(reason: string): void {
     this.#gaps++;
+    this.#metrics.gap();
     this.#emit({ type: 'gap', reason });
     // Everything before a gap is invalidated by it, so waiting syncs are done (even those whose
     // marker is not sent yet: later syncs must not share it).
@@ -283,6 +313,8 @@ export class PgNotifyFeed implements ChangeFeed {
   #shut(error: unknown): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#listening = false;
+    this.#metrics.close();
     this.#listeners.clear();
     this.#unsent = undefined;
     for (const marker of this.#markers.values()) marker.reject(error);

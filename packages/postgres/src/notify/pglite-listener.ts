@@ -37,6 +37,11 @@ export class PgliteListener implements NotificationSource {
     return this.#lastError;
   }
 
+  /** Not sampled: PGlite runs in this process, with no other session to fill its queue. */
+  get queueUsage(): undefined {
+    return undefined;
+  }
+
   start(handlers: SourceHandlers): Promise<void> {
     this.#unsubscribe = this.#pglite.onNotification((channel, payload) => {
       if (channel === this.#channel && !this.#closed) handlers.payload(payload);

@@ -46,8 +46,11 @@ export interface ChannelNames {
   readonly triggers: Readonly<Record<OperationName, string>>;
 }
 
+/** SQL for the part of a channel's names that its hash gives, from the channel's name as text. */
+const channelId = (channel: string) => `left(md5(${channel}), 12)`;
+
 export async function channelNames(run: Run, channel: string): Promise<ChannelNames> {
-  const [row] = await run<{ id: string }>({ sql: 'SELECT left(md5($1::text), 12) AS id', parameters: [channel] });
+  const [row] = await run<{ id: string }>({ sql: `SELECT ${channelId('$1::text')} AS id`, parameters: [channel] });
   const id = row!.id;
   const triggers = Object.fromEntries(OPERATIONS.map(({ op }) => [op, `tablecache_${id}_${op}`])) as Record<OperationName, string>;
   return { channel, function: `${NOTIFY_FUNCTION_PREFIX}${id}`, triggers };
@@ -223,6 +226,25 @@ export async function channelTables(run: Run, names: ChannelNames, argumentCount
            ORDER BY 1, 2`,
     parameters: [Object.values(names.triggers), FUNCTION_SCHEMA, argumentCount, names.function],
   });
+}
+
+/**
+ * Every channel some table has triggers for: the channel a trigger passes its function (its first
+ * argument), where that function is the channel's (`channelNames`), so another version's
+ * arguments cannot name a channel that is not there.
+ */
+export async function installedChannels(run: Run): Promise<string[]> {
+  const rows = await run<{ channel: string }>({
+    sql: `SELECT DISTINCT a.args[1] AS channel
+            FROM pg_trigger t
+            JOIN pg_proc p ON p.oid = t.tgfoid
+            JOIN pg_namespace n ON n.oid = p.pronamespace
+           CROSS JOIN LATERAL (SELECT ${triggerArgumentsSql('t.tgargs')} AS args) a
+           WHERE n.nspname = $1::text AND NOT t.tgisinternal AND p.proname = $2::text || ${channelId('a.args[1]')}
+           ORDER BY 1`,
+    parameters: [FUNCTION_SCHEMA, NOTIFY_FUNCTION_PREFIX],
+  });
+  return rows.map((row) => row.channel);
 }
 
 /** `format(template, ...args)` run by Postgres, so identifiers and literals are quoted by it. */
