@@ -13,12 +13,13 @@
 import { installTriggers, PgNotifyFeed, PostgresAccess, uninstallTriggers } from '@tablecache/postgres';
 import pg from 'pg';
 import { commitToVisibleChart, type LatencySamples, readThroughputChart, type ThroughputBar, writeChart } from './suite/charts.js';
-import { createData, JOIN, SCHEMA, type User, usersByIdTable, usersTable } from './suite/fixture.js';
+import { createData, JOIN, SCHEMA, type User, usersByIdTable, usersByKey, usersTable } from './suite/fixture.js';
 import { withMetricsAndTracing } from './suite/instrumented.js';
 import { asyncOpsPerSecond, collect, compareLoad, median, opsPerSecond, percentile, random, randomKeys } from './suite/measure.js';
 import { benchOptions, progress } from './suite/options.js';
+import { sleepUntil } from './suite/pacing.js';
 import { connectRedis } from './suite/redis.js';
-import { mb, ms, notRun, printTable, type Row, rate, times } from './suite/report.js';
+import { mb, ms, notRun, p50p99, printTable, type Row, rate, times } from './suite/report.js';
 
 const { quick, rows: N, measureMs: MEASURE_MS, databaseUrl, charts } = benchOptions(50_000);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -235,10 +236,7 @@ collect();
 progress('propagation');
 await installTriggers(access, { tables: [`${SCHEMA}.users`], channel: 'tablecache_bench' });
 const feed = new PgNotifyFeed({ connectionString: databaseUrl }, { channel: 'tablecache_bench' });
-await users.watch(feed, {
-  tables: { [`${SCHEMA}.users`]: (change) => [{ index: 'primaryKey', keys: [(change.new ?? change.old)!.user_id as number] }] },
-  refresh: 'eager',
-});
+await users.watch(feed, { tables: usersByKey, refresh: 'eager' });
 await users.sync();
 for (const perSecond of [100, 1000]) {
   const count = quick ? perSecond : perSecond * 3;
@@ -246,8 +244,7 @@ for (const perSecond of [100, 1000]) {
   const interval = 1000 / perSecond;
   const began = performance.now();
   for (let i = 0; i < count; i++) {
-    const wait = began + i * interval - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    await sleepUntil(began + i * interval);
     const id = key(i);
     const value = `changed ${perSecond} ${i}`;
     await pool.query(`UPDATE ${SCHEMA}.users SET name = $1 WHERE user_id = $2`, [value, id]);
@@ -261,7 +258,7 @@ for (const perSecond of [100, 1000]) {
   const p99 = percentile(latencies, 0.99);
   rows.push({
     scenario: `propagation, eager, ${perSecond} changes/s`,
-    ours: `p50 ${ms(percentile(latencies, 0.5))}, p99 ${ms(p99)}`,
+    ours: p50p99(latencies),
     baseline: '—',
     ratio: '',
     target: 'commit → visible p99 ≤ 10 ms',

@@ -23,9 +23,10 @@ import { SharedMemoryStorageTable } from '@tablecache/shared-memory';
 import pg from 'pg';
 import type { SharedWorkerAnswer, SharedWorkerData, SharedWorkerJob } from './shared.worker.js';
 import type { RssConfiguration } from './shared-rss.js';
-import { createData, JOIN, SCHEMA, type User, userIndexes, usersTable } from './suite/fixture.js';
+import { createData, JOIN, SCHEMA, type User, userIndexes, usersByKey, usersTable } from './suite/fixture.js';
 import { collect, compareLoad, median, opsPerSecond, percentile, randomKeys } from './suite/measure.js';
 import { benchOptions, progress } from './suite/options.js';
+import { sleepUntil } from './suite/pacing.js';
 import { mb, ms, printTable, type Row, rate, times } from './suite/report.js';
 import { typescriptWorker } from './suite/worker.js';
 
@@ -223,10 +224,7 @@ await second.terminate();
 progress('propagation');
 await installTriggers(access, { tables: [`${SCHEMA}.users`], channel: 'tablecache_bench' });
 const feed = new PgNotifyFeed({ connectionString: databaseUrl }, { channel: 'tablecache_bench' });
-await users.watch(feed, {
-  tables: { [`${SCHEMA}.users`]: (change) => [{ index: 'primaryKey', keys: [(change.new ?? change.old)!.user_id as number] }] },
-  refresh: 'eager',
-});
+await users.watch(feed, { tables: usersByKey, refresh: 'eager' });
 await users.sync();
 await ask(first, { job: 'follow' });
 const perSecond = 1000;
@@ -237,8 +235,7 @@ const lags: number[] = [];
 const interval = 1000 / perSecond;
 const began = performance.now();
 for (let i = 0; i < count; i++) {
-  const wait = began + i * interval - performance.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  await sleepUntil(began + i * interval);
   const id = keys[i & MASK]!;
   const value = `changed ${i}`;
   await pool.query(`UPDATE ${SCHEMA}.users SET name = $1 WHERE user_id = $2`, [value, id]);

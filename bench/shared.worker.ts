@@ -9,6 +9,7 @@ import { PostgresAccess } from '@tablecache/postgres';
 import { openSharedTable } from '@tablecache/shared-memory';
 import { userIndexes, usersTable } from './suite/fixture.js';
 import { asyncOpsPerSecond, collect, opsPerSecond, randomKeys } from './suite/measure.js';
+import { sleepUntil } from './suite/pacing.js';
 
 export interface SharedWorkerData {
   /** The owner's `storage.handle()`; absent in workers that open no reader. */
@@ -45,10 +46,7 @@ const open = (decodedCache: boolean) => openSharedTable(data.handle, userIndexes
 const answer = (message: SharedWorkerAnswer) => port.postMessage(message);
 /** What a `hold` job keeps alive until the worker ends. */
 const held: unknown[] = [];
-const startingAt = async (startAt: number) => {
-  const wait = startAt - (performance.timeOrigin + performance.now());
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-};
+const startingAt = (startAt: number) => sleepUntil(startAt - performance.timeOrigin);
 
 let records: Map<number, unknown> | undefined;
 /** Every record, decoded once, in a Map of this thread's heap: the baselines' data. */

@@ -9,6 +9,7 @@ import { CachedTable, PrimaryKeyIndexes } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import { installTriggers, PgNotifyFeed, PostgresAccess, uninstallTriggers } from '@tablecache/postgres';
 import pg from 'pg';
+import { sleepUntil } from './suite/pacing.js';
 
 const argument = (name: string, fallback: number) => {
   const at = process.argv.indexOf(`--${name}`);
@@ -75,8 +76,7 @@ const writing = (async () => {
   while (running) {
     next += interval;
     await write();
-    const wait = next - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    await sleepUntil(next);
   }
 })();
 

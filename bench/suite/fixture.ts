@@ -1,4 +1,4 @@
-import { CachedTable, NamedIndexes, PrimaryKeyIndexes } from '@tablecache/core';
+import { CachedTable, type Change, NamedIndexes, PrimaryKeyIndexes } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
 import type { PostgresAccess } from '@tablecache/postgres';
 
@@ -46,6 +46,11 @@ export function usersTable(access: PostgresAccess) {
   const indexes = userIndexes();
   return new CachedTable(indexes, access, new LocalStorageTable(indexes, { name: 'users' }));
 }
+
+/** What `watch` maps a change to users to: the joined record of that user (the propagation scenarios' mapping). */
+export const usersByKey = {
+  [`${SCHEMA}.users`]: (change: Change) => [{ index: 'primaryKey' as const, keys: [(change.new ?? change.old)!.user_id as number] }],
+};
 
 /** The same join with a range index on the key, for reads of consecutive users. */
 export function usersByIdTable(access: PostgresAccess) {

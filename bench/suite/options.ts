@@ -1,7 +1,7 @@
 /** What every benchmark of the suite is told on its command line and in its environment. */
 export interface BenchOptions {
   readonly quick: boolean;
-  /** Rows of the join: `--rows N`, else `quickRows` with `--quick`, else 1,000,000. */
+  /** Rows of the join: `--rows N`, else `quickRows` with `--quick`, else `fullRows` (1,000,000 unless given). */
   readonly rows: number;
   /** How long each rate is measured. */
   readonly measureMs: number;
@@ -10,7 +10,7 @@ export interface BenchOptions {
   readonly charts: string | undefined;
 }
 
-export function benchOptions(quickRows: number): BenchOptions {
+export function benchOptions(quickRows: number, fullRows = 1_000_000): BenchOptions {
   const argv = process.argv.slice(2);
   const quick = argv.includes('--quick');
   const rowsArg = argv.indexOf('--rows');
@@ -19,7 +19,7 @@ export function benchOptions(quickRows: number): BenchOptions {
   if (chartsArg >= 0 && (charts === undefined || charts.startsWith('--'))) throw new Error('--charts needs a directory');
   return {
     quick,
-    rows: rowsArg >= 0 ? Number(argv[rowsArg + 1]) : quick ? quickRows : 1_000_000,
+    rows: rowsArg >= 0 ? Number(argv[rowsArg + 1]) : quick ? quickRows : fullRows,
     measureMs: quick ? 300 : 1500,
     databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     charts,
