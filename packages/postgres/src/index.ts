@@ -4,6 +4,18 @@ export { compileQuery, type SqlStatement } from './compile-query.js';
 export { KeyDecodeError } from './decode-keys.js';
 export { explainInvalidation } from './invalidation-plan/explain-invalidation.js';
 export { type LoadProgressBarOptions, loadProgressBar } from './load-progress-bar.js';
+export {
+  InvalidLsnError,
+  PgoutputDecodeError,
+  PublicationMissingError,
+  ReplicationConnectionError,
+  ReplicationPermissionError,
+  SlotInUseError,
+  SlotMissingError,
+  WalLevelError,
+} from './logical/logical-errors.js';
+export { compareLsn, formatLsn, type Lsn, parseLsn } from './logical/lsn.js';
+export { dropReplicationSlot, readSlotLag, type SlotLag, type SlotQueryTarget } from './logical/slots.js';
 export { FeedConnectionError } from './notify/feed-errors.js';
 export { type Payload, PayloadError, parsePayload } from './notify/payload.js';
 export { PgNotifyFeed, type PgNotifyFeedOptions } from './notify/pg-notify-feed.js';

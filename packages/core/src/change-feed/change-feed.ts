@@ -66,7 +66,12 @@ export type ChangeFeedEvent =
    * The feed stopped receiving (its connection dropped or froze). Changes made from now on are
    * not seen until it is back, which it announces with a `gap`.
    */
-  | { readonly type: 'lost'; readonly reason: string };
+  | { readonly type: 'lost'; readonly reason: string }
+  /**
+   * The feed receives changes again after `lost`, and missed none: it resumed where it stopped
+   * (a durable replication slot). Without it, a feed that is back announces a `gap`.
+   */
+  | { readonly type: 'resumed' };
 
 /** How long a caller is willing to wait. */
 export interface WaitOptions {
@@ -98,8 +103,13 @@ export interface PrepareRequest {
  * change says, a table only uses it to decide what to refresh from the database.
  */
 export interface ChangeFeed {
-  /** Starts passing events to `listener`; the function returned stops it. */
-  subscribe(listener: (event: ChangeFeedEvent) => void): () => void;
+  /**
+   * Starts passing events to `listener`; the function returned stops it. A listener may return a
+   * promise that settles once it has applied the event (invalidated what the changes name): a
+   * feed that acknowledges positions to the database (a durable replication slot) acknowledges
+   * a change only after every listener's promise for it has settled.
+   */
+  subscribe(listener: (event: ChangeFeedEvent) => void | PromiseLike<void>): () => void;
   /**
    * Resolves once every change committed before the call has been passed to the listeners (or a
    * gap covering them has). Rejects with a typed error when it cannot tell in time, or when the

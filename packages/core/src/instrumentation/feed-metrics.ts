@@ -7,6 +7,8 @@ export interface FeedMetricsSource {
   up(): boolean;
   /** The server's notification queue usage (0 to 1) last sampled; undefined when not sampled. */
   queueUsage(): number | undefined;
+  /** A durable slot's lag in bytes, last sampled; undefined for feeds without one. */
+  slotLagBytes?(): number | undefined;
 }
 
 /** One change feed's measurements, labelled by its channel. Without a meter every call returns at once. */
@@ -25,6 +27,10 @@ export class FeedMetrics {
     this.#observations.add(instruments.feedQueueUsage, (result) => {
       const usage = source.queueUsage();
       if (usage !== undefined) result.observe(usage, labels);
+    });
+    this.#observations.add(instruments.feedSlotLag, (result) => {
+      const lag = source.slotLagBytes?.();
+      if (lag !== undefined) result.observe(lag, labels);
     });
   }
 

@@ -158,6 +158,14 @@ export const TABLECACHE_METRICS = {
     description:
       "The server's notification queue, as a fraction of its size (pg_notification_queue_usage(), sampled by the liveness check); writers stop when it is full.",
   },
+  feedSlotLag: {
+    name: 'tablecache.feed.slot.lag.bytes',
+    kind: 'gauge',
+    unit: 'By',
+    attributes: ['channel'],
+    description:
+      "A durable replication slot's lag: WAL the server keeps for it, from what the feed acknowledged to the server's current position (logical feed with a named slot).",
+  },
 } as const satisfies Record<string, MetricDescription>;
 
 type MetricKey = keyof typeof TABLECACHE_METRICS;

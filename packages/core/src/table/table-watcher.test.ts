@@ -424,6 +424,28 @@ describe('a feed that loses its connection', () => {
     expect(await table.getRecords(all)).toEqual([user(1)]); // everything has a query
   });
 
+  test('a feed that resumed within the grace period missed nothing: memory stays served and only its replayed changes refresh', async () => {
+    const { db, table, feed } = await watched({ tables: { users: byId }, disconnectedGraceMs: 10_000 });
+    feed.emit({ type: 'lost', reason: 'connection reset' });
+    db.set(user(2, 'changed meanwhile'));
+    feed.emit({ type: 'resumed' });
+    feed.changes(updated('users', 2));
+    expect(table.status.feed).toBe('live');
+    expect(table.peek(1)).toEqual(user(1));
+    expect(await table.getRecords(keys(2))).toEqual([user(2, 'changed meanwhile')]);
+    expect(db.queries).toEqual([db.querySome([2])]);
+  });
+
+  test('a feed that resumed after the grace period ended refreshes what was invalidated while it was away', async () => {
+    const { db, table, feed } = await watched({ tables: { users: byId } });
+    feed.emit({ type: 'lost', reason: 'connection reset' });
+    db.set(user(1, 'changed meanwhile'));
+    feed.emit({ type: 'resumed' });
+    expect(table.status.feed).toBe('live');
+    expect(table.peek(1)).toBeUndefined();
+    expect(await table.getRecords(keys(1))).toEqual([user(1, 'changed meanwhile')]);
+  });
+
   test('eager mode does not refresh while the feed is disconnected, and refreshes when it is back', async () => {
     const { db, table, feed } = await watched({ tables: { users: byId }, refresh: 'eager' });
     feed.emit({ type: 'lost', reason: 'connection reset' });
@@ -432,6 +454,31 @@ describe('a feed that loses its connection', () => {
     feed.emit({ type: 'gap', reason: 'reconnected' });
     await vi.waitFor(() => expect(table.status.invalid).toBe(false));
     expect(db.queries).toEqual([db.queryAll]);
+  });
+});
+
+describe('acknowledging what was applied', () => {
+  test("a change's event settles at once when its mapping invalidated synchronously", async () => {
+    const { feed, table } = await watched({ tables: { users: byId } });
+    await feed.emit({ type: 'changes', changes: [updated('users', 1)] });
+    expect(table.peek(1)).toBeUndefined();
+  });
+
+  test("a change's event settles only once its async mapping has invalidated", async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const mapping = async (change: Change) => {
+      await released;
+      return byId(change);
+    };
+    const { feed, table } = await watched({ tables: { users: mapping } });
+    let applied = false;
+    const acknowledged = feed.emit({ type: 'changes', changes: [updated('users', 1)] }).then(() => (applied = true));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(applied).toBe(false);
+    release();
+    await acknowledged;
+    expect(table.peek(1)).toBeUndefined();
   });
 });
 

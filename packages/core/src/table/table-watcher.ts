@@ -216,20 +216,24 @@ export class TableWatcher<S> {
     clearTimeout(this.#graceTimer);
   }
 
-  #onEvent(event: ChangeFeedEvent): void {
-    if (this.#closed) return;
+  /** Applies an event; for changes applied asynchronously, the promise of when they are (see `ChangeFeed.subscribe`). */
+  #onEvent(event: ChangeFeedEvent): Promise<void> | undefined {
+    if (this.#closed) return undefined;
     try {
       switch (event.type) {
         case 'gap':
-          this.#reconnected();
-          return;
+          this.#back(true);
+          return undefined;
+        case 'resumed':
+          this.#back(false);
+          return undefined;
         case 'lost':
           this.#connectionLost(event.reason);
-          return;
+          return undefined;
         case 'changes': {
           const applied = this.#onChanges(event.changes);
           if (event.committedAt !== undefined) this.#visible(applied, event.committedAt);
-          return;
+          return typeof applied === 'string' ? undefined : applied;
         }
       }
     } catch (error) {
@@ -238,6 +242,7 @@ export class TableWatcher<S> {
       this.invalidateEverything();
       if (event.type === 'changes' && event.committedAt !== undefined) this.#table.changeVisible(event.committedAt);
     }
+    return undefined;
   }
 
   /**
@@ -398,15 +403,22 @@ export class TableWatcher<S> {
     this.#graceTimer = setTimeout(distrust, this.#graceMs);
   }
 
-  /** A gap: the feed is receiving again, and what it missed is unknown. */
-  #reconnected(): void {
+  /**
+   * The feed is receiving again: after a gap, what it missed is unknown and everything is
+   * invalidated; resumed, it missed nothing and the changes it replays invalidate the rest.
+   */
+  #back(gap: boolean): void {
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
-    if (this.#lost) this.#log.log('info', 'back', `table '${this.#table.name}': its change feed is back; the table is refreshed whole`);
+    if (this.#lost) {
+      const what = gap ? 'the table is refreshed whole' : 'it resumed where it stopped, missing nothing';
+      this.#log.log('info', 'back', `table '${this.#table.name}': its change feed is back; ${what}`);
+    }
     this.#lost = false;
     this.#failures = 0;
     this.#table.trust('live');
-    this.invalidateEverything();
+    if (gap) this.invalidateEverything();
+    else this.#scheduleRefresh(); // what was invalidated while it was away
   }
 
   /** The backoff before the next retry of a failed eager refresh: doubling, capped. */

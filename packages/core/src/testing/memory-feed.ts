@@ -6,7 +6,7 @@ import type { Change, ChangeFeed, ChangeFeedEvent, EncodedChange, KeyDecoder, Pr
  * its sources or decodes keys.
  */
 export class MemoryFeed implements ChangeFeed {
-  readonly #listeners = new Set<(event: ChangeFeedEvent) => void>();
+  readonly #listeners = new Set<(event: ChangeFeedEvent) => void | PromiseLike<void>>();
   #held: Promise<void> | undefined;
   syncs = 0;
   prepare?: (request: PrepareRequest) => Promise<ReadonlyMap<string, SourceTable>>;
@@ -14,7 +14,7 @@ export class MemoryFeed implements ChangeFeed {
   /** Set to act as a feed with positions (see `ChangeFeed.syncTo`). */
   syncTo?: (position: string, options?: WaitOptions) => Promise<void>;
 
-  subscribe(listener: (event: ChangeFeedEvent) => void): () => void {
+  subscribe(listener: (event: ChangeFeedEvent) => void | PromiseLike<void>): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -38,8 +38,14 @@ export class MemoryFeed implements ChangeFeed {
     return this.#listeners.size;
   }
 
-  emit(event: ChangeFeedEvent): void {
-    for (const listener of this.#listeners) listener(event);
+  /** Delivers at once; the promise returned settles when every listener says it has applied the event. */
+  emit(event: ChangeFeedEvent): Promise<void> {
+    const applied: PromiseLike<void>[] = [];
+    for (const listener of this.#listeners) {
+      const result = listener(event);
+      if (result !== undefined) applied.push(result);
+    }
+    return Promise.all(applied).then(() => undefined);
   }
 
   changes(...changes: (Change | EncodedChange)[]): void {
