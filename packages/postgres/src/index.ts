@@ -15,6 +15,21 @@ export {
   WalLevelError,
 } from './logical/logical-errors.js';
 export { compareLsn, formatLsn, type Lsn, parseLsn } from './logical/lsn.js';
+export { PgLogicalFeed, type PgLogicalFeedOptions } from './logical/pg-logical-feed.js';
+export {
+  checkPublication,
+  DEFAULT_PUBLICATION,
+  installPublication,
+  MissingPublicationError,
+  type PublicationCheck,
+  type PublicationOptions,
+  type PublicationProblem,
+  type PublicationProblemKind,
+  type PublishedTableCheck,
+  publicationStatements,
+  type UninstallPublicationOptions,
+  uninstallPublication,
+} from './logical/publication.js';
 export { dropReplicationSlot, readSlotLag, type SlotLag, type SlotQueryTarget } from './logical/slots.js';
 export { FeedConnectionError } from './notify/feed-errors.js';
 export { type Payload, PayloadError, parsePayload } from './notify/payload.js';

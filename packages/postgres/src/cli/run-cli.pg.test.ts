@@ -117,6 +117,14 @@ describe.skipIf(!server?.available)('the tablecache command on postgres', () => 
     expect(stderr).toContain("table 'no_key' has no primary key");
   });
 
+  test('drop-slot drops a durable slot, and says so when there is none', async () => {
+    await database.exec("SELECT pg_create_logical_replication_slot('cli_test_slot', 'pgoutput')");
+    const first = await cli(['drop-slot', '--url', url, 'cli_test_slot']);
+    expect(first).toMatchObject({ code: 0, stdout: "dropped replication slot 'cli_test_slot'\n" });
+    const again = await cli(['drop-slot', '--url', url, 'cli_test_slot']);
+    expect(again).toMatchObject({ code: 0, stdout: "no replication slot 'cli_test_slot': nothing to do\n" });
+  });
+
   test('measure loads a query into memory and prints its rows, time and memory', async () => {
     const sql = "SELECT g AS id, 'label ' || g AS label FROM generate_series(1, 2000) g";
     const { code, stdout } = await cli(['measure', '--key', 'id', '--url', url, sql]);

@@ -3,6 +3,7 @@ import { describePlan } from '@tablecache/core';
 import { explainInvalidation } from '../invalidation-plan/explain-invalidation.js';
 import { loadProgressBar } from '../load-progress-bar.js';
 import { DEFAULT_PUBLICATION, installPublication, publicationStatements, uninstallPublication } from '../logical/publication.js';
+import { dropReplicationSlot, readSlotLag } from '../logical/slots.js';
 import { PostgresAccess } from '../postgres-access.js';
 import { checkTriggers, type TriggerCheck } from '../triggers/check-triggers.js';
 import { installTriggers, type PartitionCoverage, triggerStatements, uninstallTriggers } from '../triggers/install-triggers.js';
@@ -21,6 +22,7 @@ export interface CliIo {
 export const USAGE = `usage: tablecache <install|uninstall|verify> [options] [table ...]
        tablecache status [options]
        tablecache <publish|unpublish> [options] [table ...]
+       tablecache drop-slot [options] SLOT
        tablecache explain [options] SQL
        tablecache measure --key COLUMN[,COLUMN...] [options] SQL
 
@@ -32,6 +34,8 @@ export const USAGE = `usage: tablecache <install|uninstall|verify> [options] [ta
   publish TABLE...       for the logical feed: create the publication with the tables (or add
                          those it lacks), publishing every change, partitions through their root
   unpublish [TABLE...]   take the tables out of the publication; with no table, drop it
+  drop-slot SLOT         drop a logical feed's durable replication slot (it keeps WAL on the
+                         server while no feed reads it); harmless when it does not exist
   status                 for every channel (or --channel's): the tables with its triggers and
                          whether they are complete and current, the feeds listening on it (pid,
                          client, since when, state), a warning for a channel with triggers but no
@@ -62,7 +66,7 @@ exit codes: 0 done (verify: all is in place), 1 failed (verify: a problem; statu
             could not be read), 2 wrong usage
 `;
 
-const COMMANDS = ['install', 'uninstall', 'verify', 'status', 'explain', 'measure', 'publish', 'unpublish'] as const;
+const COMMANDS = ['install', 'uninstall', 'verify', 'status', 'explain', 'measure', 'publish', 'unpublish', 'drop-slot'] as const;
 const isCommand = (word: string | undefined): word is (typeof COMMANDS)[number] => COMMANDS.some((command) => command === word);
 const isCoverage = (word: string): word is PartitionCoverage => word === 'all' || word === 'existing';
 
@@ -107,6 +111,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   if (publishing && values.channel !== undefined) return usageError(io, `${command} is for the logical feed; --channel does not apply`);
   if ((command === 'explain' || command === 'measure') && tables.length !== 1)
     return usageError(io, `${command} takes one SQL query (quote it as one argument)`);
+  if (command === 'drop-slot' && (tables.length !== 1 || values.channel !== undefined || values['dry-run']))
+    return usageError(io, 'drop-slot takes one slot name, and no --channel or --dry-run');
   if (command === 'measure' && values.key === undefined) return usageError(io, 'measure needs --key, the primary-key column(s)');
   if (values.key !== undefined && command !== 'measure') return usageError(io, '--key applies to measure only');
   if (command === 'status' && tables.length > 0) return usageError(io, 'status takes no table (it reports every table with triggers)');
@@ -136,6 +142,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       } finally {
         await access.close();
       }
+      return 0;
+    }
+    if (command === 'drop-slot') {
+      const slot = tables[0] as string;
+      const existed = (await readSlotLag(url, slot)) !== undefined;
+      await dropReplicationSlot(url, slot);
+      io.stdout(existed ? `dropped replication slot '${slot}'\n` : `no replication slot '${slot}': nothing to do\n`);
       return 0;
     }
     if (publishing) {

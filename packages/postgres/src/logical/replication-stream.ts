@@ -56,6 +56,12 @@ export interface ReplicationStreamOptions {
   readonly slot: string;
   readonly slotMode: SlotMode;
   readonly publications: readonly string[];
+  /**
+   * Refuse to start when a publication does not exist (default true). A feed that creates its
+   * publication after it starts (a watch with `install`) turns it off: the walsender looks the
+   * publications up only when it decodes a change, and reports a missing one then.
+   */
+  readonly checkPublications?: boolean;
   /** Where to resume; the server starts from the slot's confirmed position when that is later. Default: the slot's. */
   readonly startLsn?: Lsn;
   /** Standby status updates go out this often (each asks the server to answer). Default 10,000. */
@@ -145,7 +151,7 @@ export class ReplicationStream {
         if (sqlState(error) === '42501') throw new ReplicationPermissionError(client.user ?? '', error);
         throw error;
       }
-      await checkPublications(client, options.publications);
+      if (options.checkPublications !== false) await checkPublications(client, options.publications);
       const created = await prepareSlot(client, slot, options.slotMode);
       stream = new ReplicationStream(client, options, created);
       await stream.#start(options);
