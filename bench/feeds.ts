@@ -17,7 +17,15 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { type ChangeFeed, TRACING_CHANNELS } from '@tablecache/core';
-import { installTriggers, PgNotifyFeed, PostgresAccess, uninstallTriggers } from '@tablecache/postgres';
+import {
+  installPublication,
+  installTriggers,
+  PgLogicalFeed,
+  PgNotifyFeed,
+  PostgresAccess,
+  uninstallPublication,
+  uninstallTriggers,
+} from '@tablecache/postgres';
 import pg from 'pg';
 import { createData, SCHEMA, usersByKey, usersTable } from './suite/fixture.js';
 import { median, percentile } from './suite/measure.js';
@@ -51,21 +59,7 @@ interface Configuration {
   tearDown(): Promise<void>;
 }
 
-/** What `@tablecache/postgres` is to export with the logical feed, checked at run time until it does. */
-interface LogicalFeedApi {
-  PgLogicalFeed: new (connection: { readonly connectionString: string }, options: { readonly publication?: string }) => ClosableFeed;
-  installPublication(access: PostgresAccess, options: { readonly tables: readonly string[]; readonly publication?: string }): Promise<void>;
-  uninstallPublication(access: PostgresAccess, options: { readonly publication?: string }): Promise<void>;
-}
-
-function isLogicalFeedApi(module: object): module is LogicalFeedApi {
-  const exports = module as Record<string, unknown>;
-  return ['PgLogicalFeed', 'installPublication', 'uninstallPublication'].every((name) => typeof exports[name] === 'function');
-}
-
 const access = new PostgresAccess({ connectionString: databaseUrl });
-const postgres: object = await import('@tablecache/postgres');
-const logical = isLogicalFeedApi(postgres) ? postgres : undefined;
 
 const none: Configuration = {
   name: 'no feed',
@@ -79,17 +73,18 @@ const notify: Configuration = {
   feed: () => new PgNotifyFeed({ connectionString: databaseUrl }, { channel: NAME }),
   tearDown: () => uninstallTriggers(access, { channel: NAME }),
 };
-const logicalReplication: Configuration = logical
-  ? {
-      name: 'logical',
-      setUp: () => logical.installPublication(access, { tables: [USERS], publication: NAME }),
-      // The feed's default, temporary slot: the server drops it with the connection, even when the bench dies.
-      feed: () => new logical.PgLogicalFeed({ connectionString: databaseUrl }, { publication: NAME }),
-      tearDown: () => logical.uninstallPublication(access, { publication: NAME }),
-    }
-  : { ...none, name: 'logical', unavailable: 'PgLogicalFeed not available' };
-const feeds = [notify, logicalReplication];
-const configurations = [none, notify, logicalReplication];
+const pool = new pg.Pool({ connectionString: databaseUrl, max: 16 });
+const walLevel = (await pool.query<{ wal_level: string }>('SHOW wal_level')).rows[0]?.wal_level;
+const logical: Configuration = {
+  name: 'logical',
+  ...(walLevel !== 'logical' && { unavailable: `wal_level is ${walLevel}, not logical` }),
+  setUp: () => installPublication(access, { tables: [USERS], publication: NAME }),
+  // The feed's default, temporary slot: the server drops it with the connection, even when the bench dies.
+  feed: () => new PgLogicalFeed({ connectionString: databaseUrl }, { publication: NAME }),
+  tearDown: () => uninstallPublication(access, { publication: NAME }),
+};
+const feeds = [notify, logical];
+const configurations = [none, notify, logical];
 
 /** Runs `use` with the configuration set up and its feed listening, and takes both down whatever happens. */
 async function withConfiguration<T>(configuration: Configuration, use: (feed: ClosableFeed | undefined) => Promise<T>): Promise<T> {
@@ -238,7 +233,6 @@ async function everyStep(steps: readonly (() => Promise<unknown>)[]): Promise<vo
 }
 
 const rows: Row[] = [];
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 16 });
 const writers = Array.from(
   { length: WRITERS },
   () => new pg.Client({ connectionString: databaseUrl, application_name: WRITER_APPLICATION }),
