@@ -113,6 +113,9 @@ interface Propagation {
   readonly unseen: number;
 }
 
+/** Numbers every UPDATE of the run: a value no table (nor an earlier configuration's run) can have shown before. */
+let sequence = 0;
+
 /**
  * Commits `perSecond` single-row UPDATEs of users `firstId` on, for RATE_SECONDS, each setting
  * its user's name to a value of its own, and measures until the table shows each value. The
@@ -150,7 +153,7 @@ async function commitToVisible(
     const began = performance.now();
     await paced(perSecond, count, (i) => {
       const id = firstId + i;
-      const value = `feeds ${perSecond}/s #${i}`;
+      const value = `feeds #${++sequence}`;
       const started = performance.now();
       pending.set(id, { value, started });
       calls.push(

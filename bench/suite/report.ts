@@ -40,7 +40,7 @@ export const rate = (opsPerSecond: number) =>
       : `${opsPerSecond.toFixed(0)}/s`;
 export const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 0)} ms`;
 export const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
-export const times = (value: number) => `${value >= 100 ? value.toFixed(0) : value.toFixed(2)}×`;
+export const times = (value: number) => `${value >= 100 ? value.toFixed(0) : value >= 0.01 ? value.toFixed(2) : value.toPrecision(2)}×`;
 
 /** The median and tail of latencies sorted in ascending order. */
 export const p50p99 = (sorted: readonly number[]) => `p50 ${ms(percentile(sorted, 0.5))}, p99 ${ms(percentile(sorted, 0.99))}`;
