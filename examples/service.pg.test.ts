@@ -1,12 +1,9 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { PGlite } from '@electric-sql/pglite';
 import { PostgresAccess } from '@tablecache/postgres';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import pg from 'pg';
 import { describe, expect, test } from 'vitest';
+import { runExample } from './script.fixture.js';
 import { type Service, startService } from './service.js';
 import { createSeedSchema, type Database } from './users-cities.js';
 
@@ -301,43 +298,21 @@ for (const backend of testBackends()) {
 
     test('runs as a script: prints its URL, becomes ready, serves, and exits 0 on SIGTERM', async () => {
       const database = await backend.open();
-      // The script as `pnpm example:service` runs it (tsx), on a port of its own choosing; on
-      // PGlite it makes its own database (an empty DATABASE_URL).
-      const tsx = createRequire(import.meta.url).resolve('tsx/cli');
-      const script = fileURLToPath(new URL('./service.ts', import.meta.url));
-      const url = 'connectionString' in database.connection ? database.connection.connectionString : '';
-      const child = spawn(process.execPath, [tsx, script], {
-        env: { ...process.env, NODE_OPTIONS: '', PORT: '0', DATABASE_URL: url },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.setEncoding('utf8').on('data', (text: string) => {
-        output += text;
-      });
-      child.stderr.setEncoding('utf8').on('data', (text: string) => {
-        output += text;
-      });
-      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      // On PGlite the script makes its own database (an empty DATABASE_URL).
+      const script = runExample('service.ts', 'connectionString' in database.connection ? database.connection.connectionString : '');
       try {
-        const deadline = Date.now() + 30_000;
-        let serviceUrl: string | undefined;
-        for (;;) {
-          serviceUrl ??= /listening on (http:\/\/[\d.]+:\d+)/.exec(output)?.[1];
-          if (serviceUrl !== undefined && (await request(`${serviceUrl}/health`)).status === 200) break;
-          if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the script did not become ready:\n${output}`);
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
+        const serviceUrl = await script.until('become ready', async (output) => {
+          const url = /listening on (http:\/\/[\d.]+:\d+)/.exec(output)?.[1];
+          return url !== undefined && (await request(`${url}/health`)).status === 200 ? url : undefined;
+        });
         expect(await request(`${serviceUrl}/users/2`)).toMatchObject({ status: 200, body: { name: 'Bob', city_name: 'Hamburg' } });
-        child.kill('SIGTERM');
-        expect(await exited).toEqual([0, null]);
-        expect(output).toMatch(/\nSIGTERM: shutting down\n(.*\n)*closed\n$/);
+        script.child.kill('SIGTERM');
+        expect(await script.exited).toEqual([0, null]);
+        expect(script.output()).toMatch(/\nSIGTERM: shutting down\n(.*\n)*closed\n$/);
         // Fastify's logger (pino) wrote JSON lines, the tablecache ones among them.
-        expect(output).toMatch(/^\{"level":30,.*"msg":"loaded 2 users \(\d+ KiB\) in \d+ ms; ready"\}$/m);
+        expect(script.output()).toMatch(/^\{"level":30,.*"msg":"loaded 2 users \(\d+ KiB\) in \d+ ms; ready"\}$/m);
       } finally {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGKILL');
-          await exited;
-        }
+        await script.stop();
         await database.close();
       }
     });

@@ -1,9 +1,6 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { testBackends } from '@tablecache/testing';
 import { describe, expect, test } from 'vitest';
+import { runExample } from './script.fixture.js';
 import { startWorkerPoolService } from './worker-pool.js';
 
 interface Answer {
@@ -89,43 +86,16 @@ for (const backend of testBackends()) {
 
     test('runs as a script: prints its URL, serves, and shuts down gracefully on SIGTERM', async () => {
       const database = await backend.open();
-      // The script as `pnpm example:worker-pool` runs it (tsx, the packages' build), with a port of
-      // its own choosing; on PGlite it makes its own database (an empty DATABASE_URL).
-      const tsx = createRequire(import.meta.url).resolve('tsx/cli');
-      const script = fileURLToPath(new URL('./worker-pool.ts', import.meta.url));
-      const url = 'connectionString' in database.connection ? database.connection.connectionString : '';
-      const child = spawn(process.execPath, [tsx, script], {
-        env: { ...process.env, NODE_OPTIONS: '', PORT: '0', DATABASE_URL: url },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.setEncoding('utf8').on('data', (text: string) => {
-        output += text;
-      });
-      child.stderr.setEncoding('utf8').on('data', (text: string) => {
-        output += text;
-      });
-      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      // On PGlite the script makes its own database (an empty DATABASE_URL).
+      const script = runExample('worker-pool.ts', 'connectionString' in database.connection ? database.connection.connectionString : '');
       try {
-        const deadline = Date.now() + 30_000;
-        const listening = async (): Promise<string> => {
-          for (;;) {
-            const url = /listening on (http:\/\/\S+) /.exec(output)?.[1];
-            if (url !== undefined) return url;
-            if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the script did not start listening:\n${output}`);
-            await new Promise((resolve) => setTimeout(resolve, 50));
-          }
-        };
-        const serviceUrl = await listening();
+        const serviceUrl = await script.until('start listening', (output) => /listening on (http:\/\/\S+) /.exec(output)?.[1]);
         expect(await request(`${serviceUrl}/users/2`)).toMatchObject({ status: 200, body: { name: 'Bob', city_name: 'Hamburg' } });
-        child.kill('SIGTERM');
-        expect(await exited).toEqual([0, null]);
-        expect(output).toMatch(/SIGTERM: shutting down\nclosed\n$/);
+        script.child.kill('SIGTERM');
+        expect(await script.exited).toEqual([0, null]);
+        expect(script.output()).toMatch(/SIGTERM: shutting down\nclosed\n$/);
       } finally {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGKILL');
-          await exited;
-        }
+        await script.stop();
         await database.close();
       }
     });

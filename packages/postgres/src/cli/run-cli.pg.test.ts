@@ -368,6 +368,22 @@ describe.skipIf(!server?.available)('tablecache status on postgres', () => {
     expect(await status()).toContainEqual(expect.stringMatching(/^notification queue: \d+\.\d% used$/));
   });
 
+  test("status lists the logical feeds' publications and slots, with the WAL each slot keeps", async () => {
+    // Two statements: a slot cannot be made in a transaction that wrote.
+    await database.exec('CREATE PUBLICATION status_pub FOR TABLE orders');
+    await database.exec("SELECT pg_create_logical_replication_slot('status_test_slot', 'pgoutput')");
+    try {
+      const lines = await status();
+      expect(lines).toContain("publication 'status_pub': 1 table");
+      expect(lines).toContainEqual(
+        expect.stringMatching(/^slot 'status_test_slot' \(durable\): read by no feed, keeps [\d.]+ MiB of WAL$/),
+      );
+    } finally {
+      await database.exec('DROP PUBLICATION status_pub');
+      await database.exec("SELECT pg_drop_replication_slot('status_test_slot')");
+    }
+  });
+
   test('status --json prints the same report as JSON', async () => {
     await cli(['install', '--url', url, 'users']);
     const { code, stdout } = await cli(['status', '--json', '--url', url]);

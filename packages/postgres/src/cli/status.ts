@@ -28,9 +28,28 @@ export interface ChannelStatus {
   readonly listeners: readonly ListenerStatus[];
 }
 
+/** A logical replication slot of the database (a `PgLogicalFeed`'s, or anyone's using pgoutput). */
+export interface SlotStatus {
+  readonly slot: string;
+  readonly temporary: boolean;
+  /** The walsender reading it, if one does. */
+  readonly pid: number | null;
+  /** WAL the server keeps for it, from its confirmed position to the current end. */
+  readonly lagBytes: number;
+}
+
+/** A publication of the database, with how many tables it publishes. */
+export interface PublicationStatus {
+  readonly publication: string;
+  readonly tables: number;
+}
+
 export interface DatabaseStatus {
   /** By name; each channel that has triggers or a listener, or only the one asked about. */
   readonly channels: readonly ChannelStatus[];
+  /** The logical feeds' side: pgoutput slots and publications (not read when a channel is asked about). */
+  readonly slots: readonly SlotStatus[];
+  readonly publications: readonly PublicationStatus[];
   /** pg_notification_queue_usage(): the share (0 to 1) of the server's notification queue in use. */
   readonly queueUsage: number;
   /** One line each: a channel with triggers but no listener or the reverse, a filling queue. */
@@ -39,6 +58,8 @@ export interface DatabaseStatus {
 
 /** Above this share of the queue, status warns: at 1, every transaction that notifies fails at commit. */
 const QUEUE_WARNING_USAGE = 0.5;
+/** A durable slot no feed reads, keeping more WAL than this, is warned about: it grows until dropped. */
+const IDLE_SLOT_WARNING_BYTES = 64 * 2 ** 20;
 
 interface ListenerRow extends Omit<ListenerStatus, 'truncated'> {
   readonly name: string;
@@ -50,7 +71,7 @@ interface ListenerRow extends Omit<ListenerStatus, 'truncated'> {
  * (found by their application name), and how full the notification queue is. Reads only.
  */
 export async function readStatus(access: TransactionalAccess, channel: string | undefined): Promise<DatabaseStatus> {
-  const { known, rows, queueUsage } = await access.transaction(async (run) => ({
+  const { known, rows, queueUsage, slots, publications } = await access.transaction(async (run) => ({
     known: channel === undefined ? await installedChannels(run) : [channel],
     rows: await run<ListenerRow>({
       sql: `SELECT pid, application_name AS name, to_json(backend_start) #>> '{}' AS since, state,
@@ -61,6 +82,24 @@ export async function readStatus(access: TransactionalAccess, channel: string | 
       parameters: [LISTENER_APPLICATION_PREFIX],
     }),
     queueUsage: (await run<{ usage: number }>({ sql: 'SELECT pg_notification_queue_usage() AS usage' }))[0]!.usage,
+    slots:
+      channel !== undefined
+        ? []
+        : await run<SlotStatus>({
+            sql: `SELECT slot_name AS slot, temporary, active_pid AS pid,
+                         coalesce(pg_current_wal_lsn() - confirmed_flush_lsn, 0)::float8 AS "lagBytes"
+                    FROM pg_replication_slots
+                   WHERE plugin = 'pgoutput' AND database = current_database()
+                   ORDER BY slot_name`,
+          }),
+    publications:
+      channel !== undefined
+        ? []
+        : await run<PublicationStatus>({
+            sql: `SELECT p.pubname AS publication, count(t.tablename)::int AS tables
+                    FROM pg_publication p LEFT JOIN pg_publication_tables t ON t.pubname = p.pubname
+                   GROUP BY p.pubname ORDER BY p.pubname`,
+          }),
   }));
   const listening = new Map<string, { truncated: boolean; listeners: ListenerStatus[] }>(
     known.map((name) => [name, { truncated: false, listeners: [] }]),
@@ -91,17 +130,24 @@ export async function readStatus(access: TransactionalAccess, channel: string | 
       listeners,
     });
   }
-  return { channels, queueUsage, warnings: statusWarnings(channels, queueUsage) };
+  return { channels, slots, publications, queueUsage, warnings: statusWarnings(channels, queueUsage, slots) };
 }
 
 /** What an operator should look at: a channel with triggers but no listener or the reverse, a filling queue. */
-export function statusWarnings(channels: readonly ChannelStatus[], queueUsage: number): string[] {
+export function statusWarnings(channels: readonly ChannelStatus[], queueUsage: number, slots: readonly SlotStatus[] = []): string[] {
   const lines: string[] = [];
   for (const { tables, listeners, ...channel } of channels) {
     if (tables.length > 0 && listeners.length === 0)
       lines.push(`channel ${describeChannel(channel)} has triggers but no listener: changes to its tables reach no cache`);
     if (tables.length === 0 && listeners.length > 0)
       lines.push(`channel ${describeChannel(channel)} has listeners but no table has triggers for it: no change reaches them`);
+  }
+  for (const slot of slots) {
+    if (!slot.temporary && slot.pid === null && slot.lagBytes > IDLE_SLOT_WARNING_BYTES) {
+      lines.push(
+        `slot '${slot.slot}' is read by no feed and keeps ${mebibytes(slot.lagBytes)} of WAL, more every write: start its feed, or drop it (tablecache drop-slot ${slot.slot})`,
+      );
+    }
   }
   if (queueUsage > QUEUE_WARNING_USAGE) {
     lines.push(
@@ -131,6 +177,11 @@ export function describeStatus(status: DatabaseStatus): string {
     }
   }
   if (status.channels.length === 0) lines.push('no channel: no table has tablecache triggers and no feed listens');
+  for (const { publication, tables } of status.publications) lines.push(`publication '${publication}': ${count(tables, 'table')}`);
+  for (const slot of status.slots) {
+    const reader = slot.pid === null ? 'read by no feed' : `read by pid ${slot.pid}`;
+    lines.push(`slot '${slot.slot}' (${slot.temporary ? 'temporary' : 'durable'}): ${reader}, keeps ${mebibytes(slot.lagBytes)} of WAL`);
+  }
   lines.push(`notification queue: ${percent(status.queueUsage)} used`);
   for (const warning of status.warnings) lines.push(`warning: ${warning}`);
   return `${lines.join('\n')}\n`;
@@ -142,3 +193,4 @@ function describeChannel({ channel, truncated }: { readonly channel: string; rea
 
 const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
+const mebibytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   type ChangeFeed,
   type ChangeFeedEvent,
@@ -24,6 +24,7 @@ import {
 import pg from 'pg';
 import { FeedReporter } from '../notify/feed-reporter.js';
 import { keyDecoder } from '../notify/key-decoder.js';
+import { SyncMarkers } from '../sync-markers.js';
 import { PublicationMissingError, ReplicationPermissionError, SlotMissingError, WalLevelError } from './logical-errors.js';
 import { compareLsn, formatLsn, type Lsn, parseLsn } from './lsn.js';
 import type { PgoutputMessage } from './pgoutput.js';
@@ -68,13 +69,6 @@ export interface PgLogicalFeedOptions {
 /** The prefix of the feed's own logical messages (sync markers): other prefixes are not the feed's. */
 const MARKER_PREFIX = 'tablecache';
 
-/** A sync marker: its number, and the syncs waiting for it. */
-interface Marker {
-  readonly arrived: Promise<void>;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
-}
-
 /** Errors a retry does not fix: the first connection gives up at once, with the error that says what to do. */
 const isFatal = (error: unknown) =>
   error instanceof WalLevelError || error instanceof ReplicationPermissionError || error instanceof InvalidOptionsError;
@@ -118,12 +112,10 @@ export class PgLogicalFeed implements ChangeFeed {
   readonly #maxBatchChanges: number;
   readonly #slotLagWarnBytes: number;
   readonly #listeners = new Set<(event: ChangeFeedEvent) => void | PromiseLike<void>>();
-  readonly #id = randomUUID();
   readonly #metrics: FeedMetrics;
   /** A connection of its own for sync markers and the slot's lag (a replication connection takes no such queries). */
   readonly #pool: pg.Pool;
-  readonly #markers = new Map<number, Marker>();
-  #markerCount = 0;
+  readonly #markers = new SyncMarkers();
   #stream: ReplicationStream | undefined;
   #relations = new RelationChanges();
   /** Changes of the transaction being received, not yet passed on. */
@@ -142,6 +134,10 @@ export class PgLogicalFeed implements ChangeFeed {
   #applied: Lsn | undefined;
   #inTransaction = false;
   #lost = false;
+  /** Counts lost streams: a reconnect that finds it moved opened a stream too late to use. */
+  #session = 0;
+  /** What the stream being opened says before its first message (see `#backAnnouncement`). */
+  #back: (() => void) | undefined;
   #gaps = 0;
   #closed = false;
   #slotLag: number | undefined;
@@ -275,20 +271,14 @@ export class PgLogicalFeed implements ChangeFeed {
     const { signal, timeoutMs = this.#timeouts.syncMs } = options;
     if (!isTimeout(timeoutMs)) throw new InvalidOptionsError(`timeoutMs must be a positive, finite number; got ${timeoutMs}`);
     signal?.throwIfAborted();
-    const number = ++this.#markerCount;
-    let resolve!: () => void;
-    let reject!: (error: unknown) => void;
-    const arrived = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
+    const marker = this.#markers.add();
+    this.#pool.query('SELECT pg_logical_emit_message(true, $1, $2)', [MARKER_PREFIX, marker.text]).catch((error: unknown) => {
+      this.#markers.failed(
+        marker,
+        new TablecacheError(`${this.#name} could not write a sync marker: ${describeError(error)}`, { cause: error }),
+      );
     });
-    arrived.catch(() => undefined); // its sync may have stopped waiting
-    this.#markers.set(number, { arrived, resolve, reject });
-    this.#pool.query('SELECT pg_logical_emit_message(true, $1, $2)', [MARKER_PREFIX, `${this.#id}:${number}`]).catch((error: unknown) => {
-      this.#markers.delete(number);
-      reject(new TablecacheError(`${this.#name} could not write a sync marker: ${describeError(error)}`, { cause: error }));
-    });
-    await waitFor(arrived, { signal, timeoutMs, timeoutError: () => new SyncTimeoutError(this.#name, timeoutMs) });
+    await waitFor(marker.arrived, { signal, timeoutMs, timeoutError: () => new SyncTimeoutError(this.#name, timeoutMs) });
   }
 
   /**
@@ -362,6 +352,7 @@ export class PgLogicalFeed implements ChangeFeed {
       handlers: {
         message: (message, position) => this.#onMessage(message, position),
         undecodable: (error) => {
+          this.#announceBack();
           this.#reporter.error('undecodable', error, `${this.#name}: ${describeError(error)} (treated as a gap)`);
           this.#gap(`a message the feed cannot read arrived on slot '${this.slot}'`);
         },
@@ -373,6 +364,7 @@ export class PgLogicalFeed implements ChangeFeed {
 
   #onMessage(message: PgoutputMessage, position: WalPosition): void {
     if (this.#closed) return;
+    this.#announceBack();
     switch (message.tag) {
       case 'begin':
         this.#inTransaction = true;
@@ -401,7 +393,8 @@ export class PgLogicalFeed implements ChangeFeed {
         }
         return;
       case 'message':
-        if (message.prefix === MARKER_PREFIX) this.#onMarker(message.content.toString());
+        // Markers arrive in the order their transactions committed; another feed's is ignored.
+        if (message.prefix === MARKER_PREFIX) this.#markers.arrived(message.content.toString());
         return;
       case 'commit':
         this.#flush();
@@ -452,6 +445,7 @@ export class PgLogicalFeed implements ChangeFeed {
    * it keeps an idle slot from holding the WAL of other databases' writes).
    */
   #onKeepalive(walEnd: Lsn): void {
+    this.#announceBack();
     if (this.#inTransaction) return;
     if (walEnd > this.#delivered) this.#delivered = walEnd;
     if (this.#unacknowledged === 0) this.#setApplied(walEnd);
@@ -463,22 +457,6 @@ export class PgLogicalFeed implements ChangeFeed {
     this.#stream?.acknowledge(lsn);
   }
 
-  #onMarker(content: string): void {
-    const number = content.startsWith(`${this.#id}:`) ? Number(content.slice(this.#id.length + 1)) : Number.NaN;
-    if (!this.#markers.has(number)) return; // another feed's, or one that stopped waiting
-    // Markers arrive in the order their transactions committed: one arriving releases those before it.
-    this.#releaseMarkers(number);
-  }
-
-  #releaseMarkers(last: number): void {
-    for (const [number, marker] of this.#markers) {
-      if (number <= last) {
-        this.#markers.delete(number);
-        marker.resolve();
-      }
-    }
-  }
-
   #gap(reason: string): void {
     this.#gaps++;
     this.#metrics.gap();
@@ -486,11 +464,13 @@ export class PgLogicalFeed implements ChangeFeed {
     this.#pending = [];
     this.#emit({ type: 'gap', reason });
     // Everything before a gap is invalidated by it: syncs waiting are done.
-    this.#releaseMarkers(Infinity);
+    this.#markers.releaseAll();
   }
 
   #onLost(error: TablecacheError): void {
     if (this.#closed) return;
+    this.#session++;
+    this.#back = undefined;
     this.#stream = undefined;
     // A new session describes its relations again, and its first messages may come before it is opened.
     this.#relations = new RelationChanges();
@@ -517,30 +497,29 @@ export class PgLogicalFeed implements ChangeFeed {
    */
   async #reconnect(attempt: number): Promise<void> {
     if (this.#closed) return;
-    let resumed = this.#durable;
-    let reason = 'the replication connection was lost and re-established with a new temporary slot';
+    const session = this.#session;
     try {
       let stream: ReplicationStream;
       try {
+        this.#back = this.#backAnnouncement(
+          this.#durable,
+          'the replication connection was lost and re-established with a new temporary slot',
+        );
         stream = await this.#open(this.#durable ? 'existing' : 'temporary', undefined);
       } catch (error) {
         if (!(error instanceof SlotMissingError)) throw error;
+        this.#back = this.#backAnnouncement(false, `slot '${this.slot}' was dropped while the feed was away, and made again`);
         stream = await this.#open('create-if-missing', undefined);
-        resumed = false;
-        reason = `slot '${this.slot}' was dropped while the feed was away, and made again`;
       }
-      if (this.#closed) {
+      // Closed meanwhile, or lost again before it was opened (the next reconnect is on its way).
+      if (this.#closed || session !== this.#session) {
         await stream.close();
         return;
       }
       this.#stream = stream;
-      this.#lost = false;
-      this.#metrics.reconnect();
-      this.#reporter.reset('lost');
-      this.#reporter.info('back', `${this.#name} streams again${resumed ? ', resumed where it stopped' : ''}`);
-      if (resumed) this.#emit({ type: 'resumed' });
-      else this.#gap(reason);
+      this.#announceBack();
     } catch (error) {
+      this.#back = undefined;
       if (this.#closed) return;
       if (error instanceof PublicationMissingError && this.#durable) {
         // A change the walsender decoded before the publication existed stops a durable slot at
@@ -554,6 +533,27 @@ export class PgLogicalFeed implements ChangeFeed {
       );
       this.#scheduleReconnect(attempt + 1);
     }
+  }
+
+  /**
+   * What a new stream says first: that it resumed (a durable slot, missing nothing), or a gap.
+   * Said before its first message, which may come before the stream is opened.
+   */
+  #backAnnouncement(resumed: boolean, reason: string): () => void {
+    return () => {
+      this.#lost = false;
+      this.#metrics.reconnect();
+      this.#reporter.reset('lost');
+      this.#reporter.info('back', `${this.#name} streams again${resumed ? ', resumed where it stopped' : ''}`);
+      if (resumed) this.#emit({ type: 'resumed' });
+      else this.#gap(reason);
+    };
+  }
+
+  #announceBack(): void {
+    const back = this.#back;
+    this.#back = undefined;
+    back?.();
   }
 
   /** A durable slot's lag, read now and then for the gauge, and warned about past `slotLagWarnBytes`. */
@@ -586,8 +586,7 @@ export class PgLogicalFeed implements ChangeFeed {
     clearInterval(this.#slotLagTimer);
     this.#metrics.close();
     this.#listeners.clear();
-    for (const marker of this.#markers.values()) marker.reject(error);
-    this.#markers.clear();
+    this.#markers.rejectAll(error);
     if (this.#stream === undefined) void this.#endPool();
   }
 

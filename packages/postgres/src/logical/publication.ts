@@ -1,6 +1,7 @@
 import { InvalidOptionsError, type SourceTable, TablecacheError } from '@tablecache/core';
-import { type ResolvedTable, type Run, resolveTable, similarTable, sqlFormat } from '../triggers/catalog.js';
+import { type ResolvedTable, type Run, resolveTable, sqlFormat } from '../triggers/catalog.js';
 import { describeTableName, formatTable, type TableName, type TriggerTarget, withAccess } from '../triggers/trigger-target.js';
+import { resolveWatchedTable } from '../watched-table.js';
 
 /** The publication the logical feed follows unless told otherwise. */
 export const DEFAULT_PUBLICATION = 'tablecache';
@@ -165,17 +166,10 @@ export async function checkPublication(
 async function checkTable(run: Run, name: TableName, publication: string, found: PublicationRow | undefined): Promise<PublishedTableCheck> {
   const label = typeof name === 'string' ? name : formatTable(name);
   const described = describeTableName(name);
-  const table = await resolveTable(run, name);
-  if (table === undefined) {
-    const similar = await similarTable(run, name);
-    const hint = similar === undefined ? '' : ` (did you mean ${formatTable(similar)}?)`;
-    return { name: label, table: undefined, problems: [{ kind: 'no-such-table', message: `table ${described} does not exist${hint}` }] };
-  }
+  const watched = await resolveWatchedTable(run, name);
+  if ('problem' in watched) return { name: label, table: watched.source, problems: [watched.problem] };
+  const { table } = watched;
   const source = { schema: table.schema, table: table.table };
-  const only = (kind: PublicationProblemKind, message: string) => ({ name: label, table: source, problems: [{ kind, message }] });
-  if (table.kind !== 'r' && table.kind !== 'p') return only('not-a-table', `${described} is not a table: publish the tables it reads`);
-  if (table.primaryKey === null)
-    return only('no-primary-key', `table ${described} has no primary key; tablecache names changed rows by primary key`);
   const problems: PublicationProblem[] = [];
   if ((await replicaIdentity(run, table)) === 'n') {
     problems.push({

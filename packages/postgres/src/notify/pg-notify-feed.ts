@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { type PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import {
   type ChangeFeed,
@@ -21,6 +20,7 @@ import {
   waitFor,
 } from '@tablecache/core';
 import pg from 'pg';
+import { type SyncMarker, SyncMarkers } from '../sync-markers.js';
 import { requireTriggers } from '../triggers/check-triggers.js';
 import { checkChannel, DEFAULT_CHANNEL } from '../triggers/trigger-target.js';
 import { FeedConnectionError, feedName } from './feed-errors.js';
@@ -62,14 +62,6 @@ export interface PgNotifyFeedOptions {
   readonly meterProvider?: MeterProviderLike | false;
 }
 
-/** A sync marker: its number on the wire, and the syncs waiting for it. */
-interface Marker {
-  readonly number: number;
-  readonly arrived: Promise<void>;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
-}
-
 /**
  * The change feed of the triggers `installTriggers` puts in place, from LISTEN on a dedicated
  * connection (or on PGlite). Changes carry their keys as Postgres text (`EncodedChange`): the
@@ -93,13 +85,11 @@ export class PgNotifyFeed implements ChangeFeed {
   readonly #database: { readonly connectionString: string } | { readonly pglite: PGlite };
   readonly #connectTimeoutMs: number;
   readonly #listeners = new Set<(event: ChangeFeedEvent) => void>();
-  readonly #id = randomUUID();
-  /** Markers sent (or about to be) and not arrived yet, by number (`${feed id}:${number}` on the wire). */
-  readonly #markers = new Map<number, Marker>();
+  /** Markers sent (or about to be) and not arrived yet. */
+  readonly #markers = new SyncMarkers();
   /** The marker not handed to the database yet: syncs that start now can share it. */
-  #unsent: Marker | undefined;
+  #unsent: SyncMarker | undefined;
   readonly #started: Promise<void>;
-  #markerCount = 0;
   #gaps = 0;
   #closed = false;
   /** Whether LISTEN is in place now (for the `up` gauge). */
@@ -244,27 +234,17 @@ export class PgNotifyFeed implements ChangeFeed {
     await this.#started.catch(() => undefined);
   }
 
-  #sendMarker(): Marker {
-    const number = ++this.#markerCount;
-    let resolve!: () => void;
-    let reject!: (error: unknown) => void;
-    const arrived = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    arrived.catch(() => undefined); // its syncs may all have stopped waiting
-    const marker: Marker = { number, arrived, resolve, reject };
-    this.#markers.set(number, marker);
+  #sendMarker(): SyncMarker {
+    const marker = this.#markers.add();
     this.#unsent = marker;
     const payload = () => {
       // On its way now: a sync that starts later may follow commits this marker's would precede.
       if (this.#unsent === marker) this.#unsent = undefined;
-      return markerPayload(`${this.#id}:${number}`);
+      return markerPayload(marker.text);
     };
     this.#source.notify(payload).catch((error: unknown) => {
       if (this.#unsent === marker) this.#unsent = undefined;
-      this.#markers.delete(number);
-      marker.reject(error);
+      this.#markers.failed(marker, error);
     });
     return marker;
   }
@@ -279,10 +259,8 @@ export class PgNotifyFeed implements ChangeFeed {
       return;
     }
     if (notification.kind === 'marker') {
-      // Markers arrive in the order they were sent: one arriving releases those sent before it.
-      // Another feed's marker (or a forged one) does not name ours: it is ignored.
-      const number = notification.id.startsWith(`${this.#id}:`) ? Number(notification.id.slice(this.#id.length + 1)) : Number.NaN;
-      if (this.#markers.has(number)) this.#releaseMarkers(number);
+      // Markers arrive in the order they were sent; another feed's (or a forged one) is ignored.
+      this.#markers.arrived(notification.id);
       return;
     }
     this.#metrics.notification();
@@ -296,17 +274,7 @@ export class PgNotifyFeed implements ChangeFeed {
     // Everything before a gap is invalidated by it, so waiting syncs are done (even those whose
     // marker is not sent yet: later syncs must not share it).
     this.#unsent = undefined;
-    this.#releaseMarkers(Infinity);
-  }
-
-  /** Releases the syncs waiting for markers up to `last`. */
-  #releaseMarkers(last: number): void {
-    for (const [number, marker] of this.#markers) {
-      if (number <= last) {
-        this.#markers.delete(number);
-        marker.resolve();
-      }
-    }
+    this.#markers.releaseAll();
   }
 
   /** Closed, or the first connection failed: nothing more arrives, so waiting syncs fail with `error`. */
@@ -317,8 +285,7 @@ export class PgNotifyFeed implements ChangeFeed {
     this.#metrics.close();
     this.#listeners.clear();
     this.#unsent = undefined;
-    for (const marker of this.#markers.values()) marker.reject(error);
-    this.#markers.clear();
+    this.#markers.rejectAll(error);
   }
 
   #emit(event: ChangeFeedEvent): void {

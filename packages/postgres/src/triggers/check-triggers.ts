@@ -1,4 +1,5 @@
 import { InvalidOptionsError, type SourceTable, TablecacheError } from '@tablecache/core';
+import { resolveWatchedTable } from '../watched-table.js';
 import {
   type ChannelNames,
   channelNames,
@@ -11,8 +12,6 @@ import {
   type Run,
   readFunction,
   readMembers,
-  resolveTable,
-  similarTable,
 } from './catalog.js';
 import { notifyFunctionIsCurrent, reportedTable, type TriggerFault, triggerArguments, triggerFault } from './definitions.js';
 import { installTriggers, type PartitionCoverage } from './install-triggers.js';
@@ -161,17 +160,6 @@ const REPAIRABLE = new Set<TriggerProblemKind>([
   'disabled',
 ]);
 
-const RELATION_KINDS: Readonly<Record<string, string>> = {
-  v: 'a view',
-  m: 'a materialized view',
-  f: 'a foreign table',
-  S: 'a sequence',
-  c: 'a composite type',
-  i: 'an index',
-  I: 'a partitioned index',
-  t: 'a TOAST table',
-};
-
 async function checkTable(
   run: Run,
   name: TableName,
@@ -180,21 +168,9 @@ async function checkTable(
 ): Promise<TableCheck> {
   const label = typeof name === 'string' ? name : formatTable(name);
   const described = describeTableName(name);
-  const table = await resolveTable(run, name);
-  if (table === undefined) {
-    const similar = await similarTable(run, name);
-    const hint = similar === undefined ? '' : ` (did you mean ${formatTable(similar)}?)`;
-    return { name: label, table: undefined, problems: [{ kind: 'no-such-table', message: `table ${described} does not exist${hint}` }] };
-  }
-  const source = { schema: table.schema, table: table.table };
-  const only = (kind: TriggerProblemKind, message: string): TableCheck => ({ name: label, table: source, problems: [{ kind, message }] });
-  if (table.kind !== 'r' && table.kind !== 'p') {
-    const what = RELATION_KINDS[table.kind] ?? 'not a table';
-    const advice = table.kind === 'v' || table.kind === 'm' ? ': watch the tables it reads' : '';
-    return only('not-a-table', `${described} is ${what}, not a table${advice}`);
-  }
-  if (table.primaryKey === null)
-    return only('no-primary-key', `table ${described} has no primary key; tablecache names changed rows by primary key`);
+  const watched = await resolveWatchedTable(run, name);
+  if ('problem' in watched) return { name: label, table: watched.source, problems: [watched.problem] };
+  const { table } = watched;
   const expected = triggerArguments(names, table, table.primaryKey);
   const problems: TriggerProblem[] = [];
   for (const member of await readMembers(run, table, names)) {
@@ -207,7 +183,7 @@ async function checkTable(
     }
     for (const [fault, operations] of faults) problems.push(describeFault(fault, operations, subject, member, names, expected));
   }
-  return { name: label, table: source, problems };
+  return { name: label, table: { schema: table.schema, table: table.table }, problems };
 }
 
 function describeFault(
