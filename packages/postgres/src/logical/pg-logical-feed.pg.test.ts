@@ -89,6 +89,29 @@ describe.skipIf(!server?.available)('PgLogicalFeed', () => {
     expect(await table.getFirstRecord({ index: 'primaryKey', keys: [7] })).toEqual({ id: 7, label: 'v1' });
   });
 
+  test('under concurrent writers and eager refresh, after sync the table holds what the database holds (a commit is applied only once visible)', async () => {
+    const feed = feedOf();
+    const table = itemTable(access, { logger: silent });
+    closing.push(() => table.close());
+    await table.watch(feed, { tables: { items: byId }, refresh: 'eager' });
+    await table.load({ index: 'primaryKey', all: true });
+    const writers = Array.from({ length: 4 }, () => new pg.Client({ connectionString: url }));
+    await Promise.all(writers.map((writer) => writer.connect()));
+    try {
+      await Promise.all(
+        writers.map(async (writer, w) => {
+          for (let i = 0; i < 150; i++)
+            await writer.query('UPDATE items SET label = $1 WHERE id = $2', [`w${w} ${i}`, 1 + ((i * 4 + w) % 50)]);
+        }),
+      );
+    } finally {
+      await Promise.all(writers.map((writer) => writer.end()));
+    }
+    await table.sync();
+    const { rows } = await admin.query('SELECT id, label FROM items ORDER BY id');
+    expect(await table.getRecords({ index: 'primaryKey', all: true })).toEqual(rows);
+  });
+
   test('changes carry their keys as text with the key columns, old and new for a key change, and their commit time', async () => {
     const feed = feedOf();
     await feed.ready();

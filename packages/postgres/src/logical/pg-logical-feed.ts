@@ -32,6 +32,7 @@ import { checkPublicationName, DEFAULT_PUBLICATION, requirePublication } from '.
 import { RelationChanges } from './relation-changes.js';
 import { ReplicationStream, type SlotMode, type WalPosition } from './replication-stream.js';
 import { dropReplicationSlot, readSlotLag } from './slots.js';
+import { VisibilityGate } from './visibility-gate.js';
 
 export interface PgLogicalFeedOptions {
   /** The publication to follow (default `tablecache`); see `installPublication`. */
@@ -123,6 +124,13 @@ export class PgLogicalFeed implements ChangeFeed {
   /** What listeners returned for the events of the transaction being received. */
   #applying: PromiseLike<void>[] = [];
   #committedAt: number | undefined;
+  /** Holds each transaction back until it is visible. */
+  readonly #gate: VisibilityGate;
+  /** Whether the transaction being received is visible yet. */
+  #visible: Promise<void> = Promise.resolve();
+  /** What is passed to listeners, in stream order (see `#deliver`), and how many steps wait in it. */
+  #delivering: Promise<void> = Promise.resolve();
+  #queued = 0;
   /** Commits passed on and not yet applied by every listener. */
   #unacknowledged = 0;
   /** Acknowledgements in commit order: each waits for the commits before it. */
@@ -190,10 +198,15 @@ export class PgLogicalFeed implements ChangeFeed {
     };
     this.#pool = new pg.Pool({
       connectionString: this.#connectionString,
-      max: 1,
+      // Markers and snapshots each get a connection: a marker's write never waits behind a snapshot.
+      max: 2,
       application_name: `tablecache-logical-sync:${this.slot}`,
     });
     this.#pool.on('error', () => undefined); // an idle connection that dies is replaced on the next query
+    this.#gate = new VisibilityGate(async () => {
+      const { rows } = await this.#pool.query<{ snapshot: string }>('SELECT pg_current_snapshot()::text AS snapshot');
+      return rows[0]!.snapshot;
+    });
     this.#metrics = new FeedMetrics(resolveMeter(options.meterProvider), this.slot, {
       up: () => this.#stream !== undefined && !this.#lost,
       queueUsage: () => undefined,
@@ -354,7 +367,7 @@ export class PgLogicalFeed implements ChangeFeed {
         undecodable: (error) => {
           this.#announceBack();
           this.#reporter.error('undecodable', error, `${this.#name}: ${describeError(error)} (treated as a gap)`);
-          this.#gap(`a message the feed cannot read arrived on slot '${this.slot}'`);
+          this.#gapInOrder(`a message the feed cannot read arrived on slot '${this.slot}'`);
         },
         keepalive: (walEnd) => this.#onKeepalive(walEnd),
         lost: (error) => this.#onLost(error),
@@ -369,10 +382,11 @@ export class PgLogicalFeed implements ChangeFeed {
       case 'begin':
         this.#inTransaction = true;
         this.#committedAt = message.commitTime;
+        this.#visible = this.#gate.visible(message.xid);
         return;
       case 'relation': {
         const news = this.#relations.describe(message);
-        if (news === 'changed') this.#gap(`the definition of ${message.schema}.${message.name} changed`);
+        if (news === 'changed') this.#gapInOrder(`the definition of ${message.schema}.${message.name} changed`);
         return;
       }
       case 'insert':
@@ -380,7 +394,7 @@ export class PgLogicalFeed implements ChangeFeed {
       case 'delete': {
         const change = this.#relations.change(message);
         if (change === undefined)
-          this.#gap(`a change to ${this.#relations.describeRelation(message.relationId)}, which the stream never described`);
+          this.#gapInOrder(`a change to ${this.#relations.describeRelation(message.relationId)}, which the stream never described`);
         else this.#add(change);
         return;
       }
@@ -388,18 +402,23 @@ export class PgLogicalFeed implements ChangeFeed {
         for (const relationId of message.relationIds) {
           const change = this.#relations.truncated(relationId);
           if (change === undefined)
-            this.#gap(`a truncate of ${this.#relations.describeRelation(relationId)}, which the stream never described`);
+            this.#gapInOrder(`a truncate of ${this.#relations.describeRelation(relationId)}, which the stream never described`);
           else this.#add(change);
         }
         return;
-      case 'message':
+      case 'message': {
         // Markers arrive in the order their transactions committed; another feed's is ignored.
-        if (message.prefix === MARKER_PREFIX) this.#markers.arrived(message.content.toString());
+        const text = message.content.toString();
+        if (message.prefix === MARKER_PREFIX) this.#deliver(() => this.#markers.arrived(text));
         return;
-      case 'commit':
+      }
+      case 'commit': {
         this.#flush();
-        this.#commit(position.lsn);
+        const lsn = position.lsn;
+        this.#inTransaction = false;
+        this.#deliver(() => this.#commit(lsn));
         return;
+      }
       case 'type':
       case 'origin':
         return;
@@ -416,8 +435,31 @@ export class PgLogicalFeed implements ChangeFeed {
     if (this.#pending.length === 0) return;
     const changes = this.#pending;
     this.#pending = [];
-    this.#metrics.notification();
-    this.#emit({ type: 'changes', changes, ...(this.#committedAt !== undefined && { committedAt: this.#committedAt }) });
+    const committedAt = this.#committedAt;
+    this.#deliver(() => {
+      this.#metrics.notification();
+      this.#emit({ type: 'changes', changes, ...(committedAt !== undefined && { committedAt }) });
+    });
+  }
+
+  /**
+   * Runs `step` in stream order, once the transaction being received is visible to new snapshots
+   * (see `VisibilityGate`): a listener that refreshes at once must read what the transaction wrote.
+   * When visibility cannot be checked (the database is unreachable), the step runs all the same,
+   * followed by a gap, since a refresh meanwhile may have read the rows as they were.
+   */
+  #deliver(step: () => void): void {
+    const visible = this.#visible;
+    this.#queued++;
+    this.#delivering = this.#delivering
+      .then(() => visible)
+      .then(step, (error: unknown) => {
+        step();
+        this.#gap(`the feed could not check that a commit was visible (${describeError(error)})`);
+      })
+      .finally(() => {
+        this.#queued--;
+      });
   }
 
   /**
@@ -426,7 +468,6 @@ export class PgLogicalFeed implements ChangeFeed {
    * commit before it has been acknowledged.
    */
   #commit(lsn: Lsn): void {
-    this.#inTransaction = false;
     if (lsn > this.#delivered) this.#delivered = lsn;
     const applied = Promise.allSettled(this.#applying);
     this.#applying = [];
@@ -446,7 +487,7 @@ export class PgLogicalFeed implements ChangeFeed {
    */
   #onKeepalive(walEnd: Lsn): void {
     this.#announceBack();
-    if (this.#inTransaction) return;
+    if (this.#inTransaction || this.#queued > 0) return;
     if (walEnd > this.#delivered) this.#delivered = walEnd;
     if (this.#unacknowledged === 0) this.#setApplied(walEnd);
   }
@@ -465,6 +506,12 @@ export class PgLogicalFeed implements ChangeFeed {
     this.#emit({ type: 'gap', reason });
     // Everything before a gap is invalidated by it: syncs waiting are done.
     this.#markers.releaseAll();
+  }
+
+  /** A gap found while receiving: after what is queued, so that nothing before it is passed on after it. */
+  #gapInOrder(reason: string): void {
+    this.#pending = [];
+    this.#deliver(() => this.#gap(reason));
   }
 
   #onLost(error: TablecacheError): void {
