@@ -16,6 +16,7 @@
  * need wal_level=logical.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { once } from 'node:events';
 import { type ChangeFeed, TRACING_CHANNELS } from '@tablecache/core';
 import {
   installPublication,
@@ -27,11 +28,13 @@ import {
   uninstallTriggers,
 } from '@tablecache/postgres';
 import pg from 'pg';
+import type { WritersJob } from './feeds.writers.js';
 import { createData, SCHEMA, usersByKey, usersTable } from './suite/fixture.js';
 import { median, percentile } from './suite/measure.js';
 import { benchOptions, progress } from './suite/options.js';
 import { paced } from './suite/pacing.js';
 import { ms, notRun, p50p99, printTable, type Row, rate, times } from './suite/report.js';
+import { typescriptWorker } from './suite/worker.js';
 
 const { quick, rows: N, databaseUrl } = benchOptions(20_000, 100_000);
 const RATES = [100, 1000, 5000];
@@ -208,24 +211,14 @@ class WaitSampler {
   }
 }
 
-/** Commits per second of WRITERS connections in a tight loop, each on rows of its own. */
-async function writersCommit(writers: readonly pg.Client[], monitor: pg.Client, waits: WaitSampler): Promise<number> {
-  const share = Math.floor(N / writers.length);
-  let commits = 0;
-  let stopped = false;
-  const started = performance.now();
-  const stop = setTimeout(() => (stopped = true), WRITE_MS);
-  const writing = Promise.all(
-    writers.map(async (writer, w) => {
-      for (let k = 0; !stopped; k++) {
-        await writer.query(`UPDATE ${USERS} SET nickname = $1 WHERE user_id = $2`, [`writer ${w} #${k}`, 1 + w * share + (k % share)]);
-        commits++;
-      }
-    }),
-  );
-  await Promise.all([writing, waits.sample(monitor, writing, 20)]);
-  clearTimeout(stop);
-  return (commits / (performance.now() - started)) * 1000;
+/** Commits per second of WRITERS connections in a tight loop, each on rows of its own, in a thread of their own (see feeds.writers.ts). */
+async function writersCommit(monitor: pg.Client, waits: WaitSampler): Promise<number> {
+  const job: WritersJob = { databaseUrl, table: USERS, rows: N, writers: WRITERS, ms: WRITE_MS, applicationName: WRITER_APPLICATION };
+  const worker = typescriptWorker(new URL('./feeds.writers.ts', import.meta.url), { workerData: job });
+  const done = once(worker, 'message').then(([perSecond]) => perSecond as number);
+  const [perSecond] = await Promise.all([done, waits.sample(monitor, done, 20)]);
+  await worker.terminate();
+  return perSecond;
 }
 
 /** Runs every step in turn, whatever became of those before (cleaning up after a failure), and throws the first error. */
@@ -236,10 +229,6 @@ async function everyStep(steps: readonly (() => Promise<unknown>)[]): Promise<vo
 }
 
 const rows: Row[] = [];
-const writers = Array.from(
-  { length: WRITERS },
-  () => new pg.Client({ connectionString: databaseUrl, application_name: WRITER_APPLICATION }),
-);
 const monitor = new pg.Client({ connectionString: databaseUrl });
 const began = performance.now();
 try {
@@ -247,7 +236,7 @@ try {
   for (const configuration of configurations) await configuration.tearDown();
   progress(`creating ${N.toLocaleString('en')} users`);
   await createData(access, N);
-  await Promise.all([...writers, monitor].map((client) => client.connect()));
+  await monitor.connect();
 
   const TARGET = 'commit → visible p99 ≤ 10 ms';
   // NOTIFY's rows are the baseline of the other feeds' at the same rate.
@@ -298,7 +287,7 @@ try {
       const perSecond = await withConfiguration(configuration, (feed) => {
         // Listening as a table would: a feed may leave what nobody takes unread.
         feed?.subscribe(() => undefined);
-        return writersCommit(writers, monitor, waits.get(configuration)!);
+        return writersCommit(monitor, waits.get(configuration)!);
       });
       commitRates.get(configuration)!.push(perSecond);
     }
@@ -323,7 +312,7 @@ try {
   }
 } finally {
   await everyStep([
-    ...[...writers, monitor].map((client) => () => client.end()),
+    () => monitor.end(),
     ...configurations.map((configuration) => () => configuration.tearDown()),
     () => access.execute({ sql: `DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE` }),
     () => access.close(),

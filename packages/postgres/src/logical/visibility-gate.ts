@@ -34,7 +34,8 @@ export function visibleIn(xid: number, snapshot: Snapshot): boolean {
  * once its WAL is flushed, which is a moment before the committing backend leaves the list of
  * running transactions: a refresh that queried the database in between would read the rows as
  * they were, mark them valid, and keep them stale. Snapshots are read on one connection, one at
- * a time, each answering every transaction waiting when it returns.
+ * a time, each answering every transaction waiting when it returns; a transaction a snapshot
+ * still shows running leaves that list within moments of its commit record, and the next one sees it.
  */
 export class VisibilityGate {
   readonly #snapshot: () => Promise<string>;
@@ -67,6 +68,9 @@ export class VisibilityGate {
     this.#reading = true;
     try {
       while (this.#waiting.size > 0) {
+        // One turn of the event loop first: the commits of the same read from the socket (many,
+        // under load) wait together, and one snapshot answers them all.
+        await new Promise((resolve) => setImmediate(resolve));
         const snapshot = parseSnapshot(await this.#snapshot());
         this.#latest = snapshot;
         for (const [xid, waiters] of this.#waiting) {
@@ -74,8 +78,6 @@ export class VisibilityGate {
           this.#waiting.delete(xid);
           for (const waiter of waiters) waiter.resolve();
         }
-        // Still running in the list: it leaves it within moments of its commit record.
-        if (this.#waiting.size > 0) await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
       this.#reading = false;
