@@ -284,11 +284,34 @@ export class PgLogicalFeed implements ChangeFeed {
     });
     arrived.catch(() => undefined); // its sync may have stopped waiting
     this.#markers.set(number, { arrived, resolve, reject });
-    this.#pool.query('SELECT pg_logical_emit_message(true, $1, $2)', [MARKER_PREFIX, `${this.#id}:${number}`]).catch((error: unknown) => {
-      this.#markers.delete(number);
-      reject(new TablecacheError(`${this.#name} could not write a sync marker: ${describeError(error)}`, { cause: error }));
-    });
+    void this.#writeMarker(number);
     await waitFor(arrived, { signal, timeoutMs, timeoutError: () => new SyncTimeoutError(this.#name, timeoutMs) });
+  }
+
+  /**
+   * Writes sync marker `number`. While the stream is lost, a marker that cannot be written (the
+   * database refuses connections) is written again with backoff, as the NOTIFY feed's waits for
+   * its connection: the reconnect's gap releases it, or, resumed, the marker written then comes
+   * back. It stops once the marker is released or the feed closed. With the stream up, a failure
+   * is the database's answer (a permission, say): the sync rejects with it at once.
+   */
+  async #writeMarker(number: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#pool.query('SELECT pg_logical_emit_message(true, $1, $2)', [MARKER_PREFIX, `${this.#id}:${number}`]);
+        return;
+      } catch (error) {
+        const marker = this.#markers.get(number);
+        if (marker === undefined) return; // released meanwhile (a gap, a later marker), or the feed closed
+        if (!this.#lost) {
+          this.#markers.delete(number);
+          marker.reject(new TablecacheError(`${this.#name} could not write a sync marker: ${describeError(error)}`, { cause: error }));
+          return;
+        }
+        // Unref'd: a sync that stopped waiting must not keep the process alive for its marker.
+        await new Promise((resolve) => setTimeout(resolve, this.#retryDelay(attempt)).unref());
+      }
+    }
   }
 
   /**
