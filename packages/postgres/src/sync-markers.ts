@@ -36,6 +36,11 @@ export class SyncMarkers {
     return { text: `${this.#id}:${number}`, arrived };
   }
 
+  /** Whether syncs still wait for the marker (not released, failed or rejected). */
+  isWaiting(marker: SyncMarker): boolean {
+    return this.#waiting.has(this.#number(marker.text));
+  }
+
   /** A marker that could not be written: its syncs fail with `error`. */
   failed(marker: SyncMarker, error: unknown): void {
     const number = this.#number(marker.text);

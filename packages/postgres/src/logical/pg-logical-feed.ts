@@ -24,7 +24,7 @@ import {
 import pg from 'pg';
 import { FeedReporter } from '../notify/feed-reporter.js';
 import { keyDecoder } from '../notify/key-decoder.js';
-import { SyncMarkers } from '../sync-markers.js';
+import { type SyncMarker, SyncMarkers } from '../sync-markers.js';
 import { PublicationMissingError, ReplicationPermissionError, SlotMissingError, WalLevelError } from './logical-errors.js';
 import { compareLsn, formatLsn, type Lsn, parseLsn } from './lsn.js';
 import type { PgoutputMessage } from './pgoutput.js';
@@ -131,6 +131,8 @@ export class PgLogicalFeed implements ChangeFeed {
   /** What is passed to listeners, in stream order (see `#deliver`), and how many steps wait in it. */
   #delivering: Promise<void> = Promise.resolve();
   #queued = 0;
+  /** The WAL position of the last keepalive, until everything before it is applied (see `#settled`). */
+  #keptAlive: Lsn | undefined;
   /** Commits passed on and not yet applied by every listener. */
   #unacknowledged = 0;
   /** Acknowledgements in commit order: each waits for the commits before it. */
@@ -140,7 +142,6 @@ export class PgLogicalFeed implements ChangeFeed {
   #delivered: Lsn = 0n;
   /** Everything up to here has been applied by every listener (and acknowledged). */
   #applied: Lsn | undefined;
-  #inTransaction = false;
   #lost = false;
   /** Counts lost streams: a reconnect that finds it moved opened a stream too late to use. */
   #session = 0;
@@ -285,13 +286,35 @@ export class PgLogicalFeed implements ChangeFeed {
     if (!isTimeout(timeoutMs)) throw new InvalidOptionsError(`timeoutMs must be a positive, finite number; got ${timeoutMs}`);
     signal?.throwIfAborted();
     const marker = this.#markers.add();
-    this.#pool.query('SELECT pg_logical_emit_message(true, $1, $2)', [MARKER_PREFIX, marker.text]).catch((error: unknown) => {
-      this.#markers.failed(
-        marker,
-        new TablecacheError(`${this.#name} could not write a sync marker: ${describeError(error)}`, { cause: error }),
-      );
-    });
+    void this.#writeMarker(marker);
     await waitFor(marker.arrived, { signal, timeoutMs, timeoutError: () => new SyncTimeoutError(this.#name, timeoutMs) });
+  }
+
+  /**
+   * Writes sync marker `number`. While the stream is lost, a marker that cannot be written (the
+   * database refuses connections) is written again with backoff, as the NOTIFY feed's waits for
+   * its connection: the reconnect's gap releases it, or, resumed, the marker written then comes
+   * back. It stops once the marker is released or the feed closed. With the stream up, a failure
+   * is the database's answer (a permission, say): the sync rejects with it at once.
+   */
+  async #writeMarker(marker: SyncMarker): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#pool.query('SELECT pg_logical_emit_message(true, $1, $2)', [MARKER_PREFIX, marker.text]);
+        return;
+      } catch (error) {
+        if (!this.#markers.isWaiting(marker)) return; // released meanwhile (a gap, a later marker), or the feed closed
+        if (!this.#lost) {
+          this.#markers.failed(
+            marker,
+            new TablecacheError(`${this.#name} could not write a sync marker: ${describeError(error)}`, { cause: error }),
+          );
+          return;
+        }
+        // Unref'd: a sync that stopped waiting must not keep the process alive for its marker.
+        await new Promise((resolve) => setTimeout(resolve, this.#retryDelay(attempt)).unref());
+      }
+    }
   }
 
   /**
@@ -334,7 +357,7 @@ export class PgLogicalFeed implements ChangeFeed {
     for (let attempt = 0; ; attempt++) {
       try {
         const start = this.#durable ? await this.#currentLsn() : undefined;
-        this.#stream = await this.#open(this.#durable ? 'create-if-missing' : 'temporary', start);
+        this.#use(await this.#open(this.#durable ? 'create-if-missing' : 'temporary', start));
         if (this.#durable) this.#watchSlotLag();
         return;
       } catch (error) {
@@ -380,7 +403,6 @@ export class PgLogicalFeed implements ChangeFeed {
     this.#announceBack();
     switch (message.tag) {
       case 'begin':
-        this.#inTransaction = true;
         this.#committedAt = message.commitTime;
         this.#visible = this.#gate.visible(message.xid);
         return;
@@ -415,7 +437,6 @@ export class PgLogicalFeed implements ChangeFeed {
       case 'commit': {
         this.#flush();
         const lsn = position.lsn;
-        this.#inTransaction = false;
         this.#deliver(() => this.#commit(lsn));
         return;
       }
@@ -459,6 +480,7 @@ export class PgLogicalFeed implements ChangeFeed {
       })
       .finally(() => {
         this.#queued--;
+        this.#settled();
       });
   }
 
@@ -477,6 +499,7 @@ export class PgLogicalFeed implements ChangeFeed {
       .then(() => {
         this.#unacknowledged--;
         this.#setApplied(lsn);
+        this.#settled();
       });
   }
 
@@ -487,9 +510,33 @@ export class PgLogicalFeed implements ChangeFeed {
    */
   #onKeepalive(walEnd: Lsn): void {
     this.#announceBack();
-    if (this.#inTransaction || this.#queued > 0) return;
+    this.#keptAlive = walEnd;
+    this.#settled();
+  }
+
+  /**
+   * Once nothing is queued nor waits for listeners, what the last keepalive reported is passed on
+   * and applied: acknowledged, and told to the server at once. A server shutting down waits for
+   * its walsender, which waits for exactly that.
+   */
+  #settled(): void {
+    const walEnd = this.#keptAlive;
+    if (walEnd === undefined || this.#queued > 0 || this.#unacknowledged > 0) return;
+    this.#keptAlive = undefined;
     if (walEnd > this.#delivered) this.#delivered = walEnd;
-    if (this.#unacknowledged === 0) this.#setApplied(walEnd);
+    const before = this.#applied;
+    this.#setApplied(walEnd);
+    if (this.#applied !== before) this.#stream?.sendStatus();
+  }
+
+  /**
+   * The stream opened: it is told at once what was applied meanwhile (its first keepalive comes
+   * before it is opened). A server shutting down waits for its walsender until the feed has
+   * acknowledged everything it was sent.
+   */
+  #use(stream: ReplicationStream): void {
+    this.#stream = stream;
+    if (this.#applied !== undefined) stream.acknowledge(this.#applied, { now: true });
   }
 
   #setApplied(lsn: Lsn): void {
@@ -523,7 +570,6 @@ export class PgLogicalFeed implements ChangeFeed {
     this.#relations = new RelationChanges();
     this.#pending = [];
     this.#applying = [];
-    this.#inTransaction = false;
     if (!this.#lost) {
       this.#lost = true;
       this.#emit({ type: 'lost', reason: describeError(error) });
@@ -563,7 +609,7 @@ export class PgLogicalFeed implements ChangeFeed {
         await stream.close();
         return;
       }
-      this.#stream = stream;
+      this.#use(stream);
       this.#announceBack();
     } catch (error) {
       this.#back = undefined;

@@ -6,33 +6,36 @@ import pg from 'pg';
 import { LISTENER_APPLICATION_PREFIX } from './pg-listener.js';
 
 /**
- * Faults on a test database's listening connection, from an administrator's connection to the
- * server. Every statement names the test database: other tests share the server.
+ * Faults on a test database's listening connection (or a logical feed's replication connection:
+ * whatever connections carry the application name prefix given), from an administrator's
+ * connection to the server. Every statement names the test database: other tests share the server.
  */
 export class ListenerFaults {
   readonly #admin: pg.Client;
+  readonly #prefix: string;
   readonly database: string;
 
-  private constructor(admin: pg.Client, database: string) {
+  private constructor(admin: pg.Client, database: string, prefix: string) {
     this.#admin = admin;
     this.database = database;
+    this.#prefix = prefix;
   }
 
-  static async open(connectionString: string): Promise<ListenerFaults> {
+  static async open(connectionString: string, prefix = LISTENER_APPLICATION_PREFIX): Promise<ListenerFaults> {
     const url = new URL(connectionString);
     const database = decodeURIComponent(url.pathname.slice(1));
     url.pathname = '/postgres';
     const admin = new pg.Client({ connectionString: url.toString() });
     admin.on('error', () => undefined); // reported by its queries
     await admin.connect();
-    return new ListenerFaults(admin, database);
+    return new ListenerFaults(admin, database, prefix);
   }
 
   /** The backend pids of the listeners connected to the test database. */
   async listenerPids(): Promise<number[]> {
     const { rows } = await this.#admin.query<{ pid: number }>(
       'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND starts_with(application_name, $2) ORDER BY pid',
-      [this.database, LISTENER_APPLICATION_PREFIX],
+      [this.database, this.#prefix],
     );
     return rows.map((row) => row.pid);
   }
@@ -51,7 +54,7 @@ export class ListenerFaults {
   async terminateListeners(): Promise<number> {
     const { rows } = await this.#admin.query<{ n: number }>(
       'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND starts_with(application_name, $2)',
-      [this.database, LISTENER_APPLICATION_PREFIX],
+      [this.database, this.#prefix],
     );
     return rows[0]!.n;
   }

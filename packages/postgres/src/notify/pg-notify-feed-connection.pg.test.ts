@@ -6,12 +6,12 @@ import { FeedClosedError, SyncTimeoutError } from '@tablecache/core';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { DURABLE_LOGICAL_FEED, FEED_KINDS, type FeedTestOptions, NOTIFY_FEED, type TestFeed } from '../feed-kinds.fixture.js';
 import { byId, type Item, itemTable } from '../items.fixture.js';
 import { PostgresAccess } from '../postgres-access.js';
-import { installTriggers } from '../triggers/install-triggers.js';
 import { closedPort, countMarkers, isLocalBackend, ListenerFaults, recordEvents, recordingLogger } from './feed.fixture.js';
 import { FeedConnectionError } from './feed-errors.js';
-import { PgNotifyFeed, type PgNotifyFeedOptions } from './pg-notify-feed.js';
+import { PgNotifyFeed } from './pg-notify-feed.js';
 
 const [server] = testBackends();
 
@@ -110,207 +110,215 @@ describe('PgNotifyFeed whose first connection fails', () => {
   });
 });
 
-describe.skipIf(!server?.available)('PgNotifyFeed when its connection is lost', () => {
-  let database: OpenBackend;
-  let access: PostgresAccess;
-  let faults: ListenerFaults;
-  const feeds: PgNotifyFeed[] = [];
+/** What both feeds must survive: the connection that receives changes terminated, frozen, or unable to come back. */
+for (const kind of [...FEED_KINDS, DURABLE_LOGICAL_FEED]) {
+  describe.skipIf(!server?.available)(`the ${kind.name} feed when its connection is lost`, () => {
+    let database: OpenBackend;
+    let access: PostgresAccess;
+    let faults: ListenerFaults;
+    const closing: (() => Promise<void>)[] = [];
 
-  beforeAll(async () => {
-    database = await server!.open();
-    access = new PostgresAccess(database.connection);
-    faults = await ListenerFaults.open(connectionString(database));
-    await database.exec(
-      "CREATE TABLE items (id integer PRIMARY KEY, label text NOT NULL); INSERT INTO items SELECT g, 'v0' FROM generate_series(1, 50) g",
-    );
-    await installTriggers(access, { tables: ['items'] });
-  });
-
-  afterEach(async () => {
-    for (const feed of feeds.splice(0)) await feed.close();
-  });
-
-  afterAll(async () => {
-    await faults?.close();
-    await access?.close();
-    await database?.close();
-  });
-
-  function openFeed(options: PgNotifyFeedOptions = {}): PgNotifyFeed {
-    const feed = new PgNotifyFeed(database.connection, { onError: () => undefined, ...options });
-    feeds.push(feed);
-    return feed;
-  }
-
-  /** Runs `body` while the test database refuses new connections and the listener was terminated. */
-  async function whileDisconnected<T>(feed: PgNotifyFeed, body: () => Promise<T>): Promise<T> {
-    const { types } = recordEvents(feed);
-    await faults.allowConnections(false);
-    try {
-      expect(await faults.terminateListeners()).toBe(1);
-      await vi.waitFor(() => expect(types()).toContain('lost'));
-      return await body();
-    } finally {
-      await faults.allowConnections(true);
-    }
-  }
-
-  test('a terminated listener produces lost, then gap once reconnected', async () => {
-    const feed = openFeed({ reconnectDelayMs: { initial: 20, max: 100 } });
-    await feed.ready();
-    const { events, types } = recordEvents(feed);
-    expect(await faults.terminateListeners()).toBe(1);
-    await vi.waitFor(() => expect(types()).toEqual(['lost', 'gap']), { timeout: 10_000 });
-    expect(events[0]!.event).toMatchObject({ reason: expect.stringMatching(/lost its connection: terminating connection.*57P01/) });
-  });
-
-  test('a frozen listener (its backend stopped) is reported lost within livenessIntervalMs + livenessTimeoutMs, then gap after it thaws', async (context) => {
-    const feed = openFeed(); // the defaults: 2,000 + 2,000 ms
-    await feed.ready();
-    const pid = await faults.listenerPid();
-    if (!isLocalBackend(pid)) context.skip('the test server is not on this machine: its backend cannot be stopped');
-    const { events, types, at } = recordEvents(feed);
-    const frozenAt = Date.now();
-    process.kill(pid, 'SIGSTOP');
-    try {
-      await vi.waitFor(() => expect(types()).toContain('lost'), { timeout: 10_000, interval: 20 });
-    } finally {
-      process.kill(pid, 'SIGCONT');
-    }
-    // The bound, plus a second for timers and the event loop: a generous safety margin.
-    expect(at('lost')! - frozenAt).toBeLessThanOrEqual(2000 + 2000 + 1000);
-    expect(events[0]!.event).toMatchObject({ reason: expect.stringMatching(/no answer to a liveness check within 2000 ms/) });
-    await vi.waitFor(() => expect(types()).toEqual(['lost', 'gap']), { timeout: 10_000 });
-  });
-
-  test('a sync while the listener cannot reconnect rejects with SyncTimeoutError after its timeout, not before', async () => {
-    const feed = openFeed({ reconnectDelayMs: { initial: 20, max: 100 } });
-    await feed.ready();
-    await whileDisconnected(feed, async () => {
-      const started = Date.now();
-      const outcome = await feed.sync({ timeoutMs: 1000 }).then(
-        () => 'resolved',
-        (error: unknown) => error,
+    beforeAll(async () => {
+      database = await server!.open();
+      access = new PostgresAccess(database.connection);
+      faults = await ListenerFaults.open(connectionString(database), kind.applicationPrefix);
+      await database.exec(
+        "CREATE TABLE items (id integer PRIMARY KEY, label text NOT NULL); INSERT INTO items SELECT g, 'v0' FROM generate_series(1, 50) g",
       );
-      expect(outcome).toBeInstanceOf(SyncTimeoutError);
-      expect(outcome).toMatchObject({ timeoutMs: 1000 });
-      expect(Date.now() - started).toBeGreaterThanOrEqual(990); // timers fire no earlier than asked (to the millisecond)
+      await kind.install(access, ['items']);
     });
-  });
 
-  test('the feed-wide syncTimeoutMs applies to a sync without its own', async () => {
-    const feed = openFeed({ reconnectDelayMs: { initial: 20, max: 100 }, syncTimeoutMs: 300 });
-    await feed.ready();
-    await whileDisconnected(feed, async () => {
-      await expect(feed.sync()).rejects.toMatchObject({ name: 'SyncTimeoutError', timeoutMs: 300 });
+    afterEach(async () => {
+      for (const close of closing.splice(0)) await close();
     });
-  });
 
-  test('a sync waiting while the connection is down resolves after the reconnect, with fresh reads', async () => {
-    const feed = openFeed({ reconnectDelayMs: { initial: 20, max: 100 } });
-    const table = itemTable(access);
-    await table.watch(feed, { tables: { items: true } });
-    await table.load({ index: 'primaryKey', all: true });
-    // Connected before the outage: the test database refuses new connections during it.
-    const writer = new pg.Client({ connectionString: connectionString(database) });
-    await writer.connect();
-    let pending: Promise<void> | undefined;
-    try {
+    afterAll(async () => {
+      await faults?.close();
+      await access?.close();
+      await database?.close();
+    });
+
+    function openFeed(options: FeedTestOptions = {}): TestFeed {
+      const { feed, close } = kind.open(connectionString(database), { onError: () => undefined, ...options });
+      closing.push(close);
+      return feed;
+    }
+
+    /** Runs `body` while the test database refuses new connections and the feed's receiving connection was terminated. */
+    async function whileDisconnected<T>(feed: TestFeed, body: () => Promise<T>): Promise<T> {
+      const { types } = recordEvents(feed);
+      await faults.allowConnections(false);
+      try {
+        expect(await faults.terminateListeners()).toBe(1);
+        await vi.waitFor(() => expect(types()).toContain('lost'));
+        return await body();
+      } finally {
+        await faults.allowConnections(true);
+      }
+    }
+
+    test(`a terminated connection produces lost, then ${kind.afterReconnect} once reconnected`, async () => {
+      const feed = openFeed({ reconnectDelayMs: { initial: 20, max: 100 } });
+      await feed.ready();
+      const { events, types } = recordEvents(feed);
+      expect(await faults.terminateListeners()).toBe(1);
+      await vi.waitFor(() => expect(types()).toEqual(['lost', kind.afterReconnect]), { timeout: 10_000 });
+      expect(events[0]!.event).toMatchObject({ reason: expect.stringMatching(/lost its connection: terminating connection.*57P01/) });
+    });
+
+    test(`a frozen connection (its backend stopped) is reported lost within the liveness bound, then ${kind.afterReconnect} after it thaws`, async (context) => {
+      const feed = openFeed({ lostWithinMs: 2000 });
+      await feed.ready();
+      const pid = await faults.listenerPid();
+      if (!isLocalBackend(pid)) context.skip('the test server is not on this machine: its backend cannot be stopped');
+      const { types, at } = recordEvents(feed);
+      const frozenAt = Date.now();
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await vi.waitFor(() => expect(types()).toContain('lost'), { timeout: 10_000, interval: 20 });
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      // The bound, plus a second for timers and the event loop: a generous safety margin.
+      expect(at('lost')! - frozenAt).toBeLessThanOrEqual(2000 + 1000);
+      await vi.waitFor(() => expect(types()).toEqual(['lost', kind.afterReconnect]), { timeout: 10_000 });
+    });
+
+    test('a sync while the connection cannot come back rejects with SyncTimeoutError after its timeout, not before', async () => {
+      const feed = openFeed({ reconnectDelayMs: { initial: 20, max: 100 } });
+      await feed.ready();
       await whileDisconnected(feed, async () => {
-        await writer.query("UPDATE items SET label = 'during outage' WHERE id = 7");
-        pending = table.sync();
-        // Neither its marker nor a gap can arrive while the listener is away.
-        expect(await Promise.race([pending.then(() => 'resolved'), delay(200).then(() => 'waiting')])).toBe('waiting');
+        const started = Date.now();
+        const outcome = await feed.sync({ timeoutMs: 1000 }).then(
+          () => 'resolved',
+          (error: unknown) => error,
+        );
+        expect(outcome).toBeInstanceOf(SyncTimeoutError);
+        expect(outcome).toMatchObject({ timeoutMs: 1000 });
+        expect(Date.now() - started).toBeGreaterThanOrEqual(990); // timers fire no earlier than asked (to the millisecond)
       });
-      await pending;
-    } finally {
-      await writer.end();
-    }
-    expect(await table.getFirstRecord({ index: 'primaryKey', keys: [7] })).toEqual({ id: 7, label: 'during outage' });
-    await table.close();
-  });
+    });
 
-  test('many concurrent syncs during liveness checks all resolve, share markers, and never run two queries at once on the connection', async () => {
-    const errors: unknown[] = [];
-    const feed = openFeed({ livenessIntervalMs: 1, onError: (e) => errors.push(e) });
-    await feed.ready();
-    const { types } = recordEvents(feed);
-    const markers = await countMarkers(database.connection);
-    // 200 syncs spread over 20 ms, against a liveness check every millisecond.
-    await Promise.all(Array.from({ length: 200 }, (_, i) => delay(i % 20).then(() => feed.sync())));
-    // Two queries at once on the connection would make pg's deprecation throw into one (tests run
-    // with --throw-deprecation), which the feed reports and takes as a lost connection.
-    expect(errors).toEqual([]);
-    expect(types()).toEqual([]);
-    expect(await markers.total()).toBeLessThan(200);
-    await markers.stop();
-  });
+    test('the feed-wide syncTimeoutMs applies to a sync without its own', async () => {
+      const feed = openFeed({ reconnectDelayMs: { initial: 20, max: 100 }, syncTimeoutMs: 300 });
+      await feed.ready();
+      await whileDisconnected(feed, async () => {
+        await expect(feed.sync()).rejects.toMatchObject({ name: 'SyncTimeoutError', timeoutMs: 300 });
+      });
+    });
 
-  test('the logger gets one concise line for a lost connection and one for the reconnect', async () => {
-    const logger = recordingLogger();
-    const feed = new PgNotifyFeed(database.connection, { logger, reconnectDelayMs: { initial: 20, max: 100 } });
-    feeds.push(feed);
-    await feed.ready();
-    const { types } = recordEvents(feed);
-    await faults.terminateListeners();
-    await vi.waitFor(() => expect(types()).toEqual(['lost', 'gap']));
-    expect(logger.lines).toEqual([
-      {
-        level: 'error',
-        line: "listener on channel 'tablecache' lost its connection: terminating connection due to administrator command (57P01) (retrying)",
-      },
-      { level: 'info', line: expect.stringMatching(/^listener on channel 'tablecache' reconnected after 1 attempt, \d+\.\d s$/) },
-    ]);
-  });
-
-  test('a storm of failed reconnects is logged as a few lines, with the number of attempts', async () => {
-    const logger = recordingLogger();
-    const feed = new PgNotifyFeed(database.connection, { logger, reconnectDelayMs: { initial: 5, max: 20 } });
-    feeds.push(feed);
-    await feed.ready();
-    const { types } = recordEvents(feed);
-    await whileDisconnected(feed, () => delay(1000));
-    await vi.waitFor(() => expect(types()).toEqual(['lost', 'gap']));
-    const errors = logger.at('error');
-    expect(errors[0]).toMatch(/^listener on channel 'tablecache' lost its connection: .*\(57P01\) \(retrying\)$/);
-    expect(errors.slice(1)).toEqual([expect.stringMatching(/could not reconnect: .*\(55000\) \(attempt 1, retrying\)$/)]);
-    const [reconnected] = logger.at('info');
-    const attempts = Number(/after (\d+) attempts/.exec(reconnected ?? '')?.[1]);
-    expect(attempts).toBeGreaterThan(10);
-    expect(logger.lines.every(({ line }) => !line.includes('\n'))).toBe(true);
-  });
-
-  test('pg_terminate_backend on the listener while updates continue: a gap, a reconnect, and no stale read after sync', async () => {
-    const feed = openFeed({ reconnectDelayMs: { initial: 20, max: 200 } });
-    const table = itemTable(access);
-    await table.watch(feed, { tables: { items: byId }, refresh: 'eager' });
-    await table.load({ index: 'primaryKey', all: true });
-    const writer = new pg.Pool({ connectionString: connectionString(database), max: 1 });
-    let round = 0;
-    let writing = true;
-    const writes = (async () => {
-      while (writing) {
-        round++;
-        await writer.query('UPDATE items SET label = $1 WHERE id = $2', [`v${round}`, 1 + (round % 50)]);
+    test('a sync waiting while the connection is down resolves after the reconnect, with fresh reads', async () => {
+      const feed = openFeed({ reconnectDelayMs: { initial: 20, max: 100 } });
+      const table = itemTable(access);
+      closing.push(() => table.close());
+      await table.watch(feed, { tables: { items: true } });
+      await table.load({ index: 'primaryKey', all: true });
+      // Connected before the outage: the test database refuses new connections during it.
+      const writer = new pg.Client({ connectionString: connectionString(database) });
+      await writer.connect();
+      let pending: Promise<void> | undefined;
+      try {
+        await whileDisconnected(feed, async () => {
+          await writer.query("UPDATE items SET label = 'during outage' WHERE id = 7");
+          pending = table.sync();
+          // Neither its marker nor a gap can arrive while the connection is away.
+          expect(await Promise.race([pending.then(() => 'resolved'), delay(200).then(() => 'waiting')])).toBe('waiting');
+        });
+        await pending;
+      } finally {
+        await writer.end();
       }
-    })();
-    try {
-      for (let kill = 0; kill < 3; kill++) {
-        await delay(50);
-        expect(await faults.terminateListeners()).toBeGreaterThan(0);
-        await vi.waitFor(() => expect(feed.gaps).toBe(kill + 1), { timeout: 10_000 });
+      expect(await table.getFirstRecord({ index: 'primaryKey', keys: [7] })).toEqual({ id: 7, label: 'during outage' });
+    });
+
+    test('pg_terminate_backend on the connection while updates continue: it comes back each time, and no read is stale after sync', async () => {
+      const feed = openFeed({ reconnectDelayMs: { initial: 20, max: 200 } });
+      const table = itemTable(access);
+      closing.push(() => table.close());
+      await table.watch(feed, { tables: { items: byId }, refresh: 'eager' });
+      await table.load({ index: 'primaryKey', all: true });
+      const { types } = recordEvents(feed);
+      const writer = new pg.Pool({ connectionString: connectionString(database), max: 1 });
+      let round = 0;
+      let writing = true;
+      const writes = (async () => {
+        while (writing) {
+          round++;
+          await writer.query('UPDATE items SET label = $1 WHERE id = $2', [`v${round}`, 1 + (round % 50)]);
+        }
+      })();
+      try {
+        for (let kill = 0; kill < 3; kill++) {
+          await delay(50);
+          expect(await faults.terminateListeners()).toBeGreaterThan(0);
+          await vi.waitFor(() => expect(types().filter((type) => type === kind.afterReconnect)).toHaveLength(kill + 1), {
+            timeout: 10_000,
+          });
+        }
+      } finally {
+        writing = false;
+        await writes;
+        await writer.end();
       }
-    } finally {
-      writing = false;
-      await writes;
-      await writer.end();
-    }
-    await table.sync();
-    const fresh = await database.exec<Item>('SELECT id, label FROM items ORDER BY id');
-    expect(await table.getRecords({ index: 'primaryKey', all: true })).toEqual(fresh);
-    await table.close();
+      await table.sync();
+      const fresh = await database.exec<Item>('SELECT id, label FROM items ORDER BY id');
+      expect(await table.getRecords({ index: 'primaryKey', all: true })).toEqual(fresh);
+    });
+
+    if (kind !== NOTIFY_FEED) return;
+
+    test('many concurrent syncs during liveness checks all resolve, share markers, and never run two queries at once on the connection', async () => {
+      const errors: unknown[] = [];
+      const feed = new PgNotifyFeed(database.connection, { livenessIntervalMs: 1, onError: (e) => errors.push(e) });
+      closing.push(() => feed.close());
+      await feed.ready();
+      const { types } = recordEvents(feed);
+      const markers = await countMarkers(database.connection);
+      // 200 syncs spread over 20 ms, against a liveness check every millisecond.
+      await Promise.all(Array.from({ length: 200 }, (_, i) => delay(i % 20).then(() => feed.sync())));
+      // Two queries at once on the connection would make pg's deprecation throw into one (tests run
+      // with --throw-deprecation), which the feed reports and takes as a lost connection.
+      expect(errors).toEqual([]);
+      expect(types()).toEqual([]);
+      expect(await markers.total()).toBeLessThan(200);
+      await markers.stop();
+    });
+
+    test('the logger gets one concise line for a lost connection and one for the reconnect', async () => {
+      const logger = recordingLogger();
+      const feed = new PgNotifyFeed(database.connection, { logger, reconnectDelayMs: { initial: 20, max: 100 } });
+      closing.push(() => feed.close());
+      await feed.ready();
+      const { types } = recordEvents(feed);
+      await faults.terminateListeners();
+      await vi.waitFor(() => expect(types()).toEqual(['lost', 'gap']));
+      expect(logger.lines).toEqual([
+        {
+          level: 'error',
+          line: "listener on channel 'tablecache' lost its connection: terminating connection due to administrator command (57P01) (retrying)",
+        },
+        { level: 'info', line: expect.stringMatching(/^listener on channel 'tablecache' reconnected after 1 attempt, \d+\.\d s$/) },
+      ]);
+    });
+
+    test('a storm of failed reconnects is logged as a few lines, with the number of attempts', async () => {
+      const logger = recordingLogger();
+      const feed = new PgNotifyFeed(database.connection, { logger, reconnectDelayMs: { initial: 5, max: 20 } });
+      closing.push(() => feed.close());
+      await feed.ready();
+      const { types } = recordEvents(feed);
+      await whileDisconnected(feed, () => delay(1000));
+      await vi.waitFor(() => expect(types()).toEqual(['lost', 'gap']));
+      const errors = logger.at('error');
+      expect(errors[0]).toMatch(/^listener on channel 'tablecache' lost its connection: .*\(57P01\) \(retrying\)$/);
+      expect(errors.slice(1)).toEqual([expect.stringMatching(/could not reconnect: .*\(55000\) \(attempt 1, retrying\)$/)]);
+      const [reconnected] = logger.at('info');
+      const attempts = Number(/after (\d+) attempts/.exec(reconnected ?? '')?.[1]);
+      expect(attempts).toBeGreaterThan(10);
+      expect(logger.lines.every(({ line }) => !line.includes('\n'))).toBe(true);
+    });
   });
-});
+}
 
 describe.skipIf(!server?.available)('PgNotifyFeed after close', () => {
   const fixture = fileURLToPath(new URL('./close-and-exit.fixture.ts', import.meta.url));
