@@ -321,6 +321,34 @@ describe.skipIf(!server?.available)('PgLogicalFeed', () => {
     expect(await readSlotLag(url, slot)).toBeUndefined();
   });
 
+  test('a role without REPLICATION makes ready() reject at once with ReplicationPermissionError, and the feed is closed', async () => {
+    const role = `tablecache_norepl_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    try {
+      const asRole = new URL(url);
+      asRole.username = role;
+      const feed = new PgLogicalFeed({ connectionString: asRole.toString() }, { logger: silent, connectTimeoutMs: 30_000 });
+      const started = performance.now();
+      await expect(feed.ready()).rejects.toThrow(`ALTER ROLE "${role}" REPLICATION`);
+      expect(performance.now() - started).toBeLessThan(10_000); // not retried until connectTimeoutMs
+      await expect(feed.sync()).rejects.toThrow('closed');
+      await feed.close();
+    } finally {
+      await admin.query(`DROP ROLE ${role}`);
+    }
+  });
+
+  test('logical messages of other prefixes, and markers of other feeds, pass nothing on', async () => {
+    const feed = feedOf();
+    await feed.ready();
+    const { events } = recorded(feed);
+    await admin.query("SELECT pg_logical_emit_message(true, 'someone else', 'hello')");
+    await admin.query("SELECT pg_logical_emit_message(true, 'tablecache', '00000000-0000-0000-0000-000000000000:1')");
+    await feed.sync();
+    expect(events).toEqual([]);
+    expect(feed.gaps).toBe(0);
+  });
+
   test('a closed feed rejects sync with FeedClosedError and leaves no temporary slot behind', async () => {
     const feed = new PgLogicalFeed({ connectionString: url }, { logger: silent });
     await feed.ready();

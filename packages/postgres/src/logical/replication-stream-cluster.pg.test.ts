@@ -2,11 +2,13 @@ import { canCreateClusters, TestCluster } from '@tablecache/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { WalLevelError } from './logical-errors.js';
+import { PgLogicalFeed } from './pg-logical-feed.js';
 import { ReplicationStream } from './replication-stream.js';
 import { recordStream, testSlotName } from './stream.fixture.js';
 
 /** Server settings these tests need (a WAL level, a walsender timeout) are their own cluster's, never the shared server's. */
 const clusters: TestCluster[] = [];
+const silent = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 
 async function cluster(settings: Record<string, string>): Promise<TestCluster> {
   const created = await TestCluster.create(settings);
@@ -35,6 +37,19 @@ describe.skipIf(!canCreateClusters() && process.env.TABLECACHE_REQUIRE_SERVER !=
     await expect(opened).rejects.toThrow(WalLevelError);
     await expect(opened).rejects.toMatchObject({ walLevel: 'replica' });
     await expect(opened).rejects.toThrow(/ALTER SYSTEM SET wal_level = logical.*restart/);
+  });
+
+  test("wal_level replica: a logical feed's ready() rejects at once with WalLevelError, and the feed is closed", async () => {
+    const { url } = await cluster({ wal_level: 'replica' });
+    const feed = new PgLogicalFeed(
+      { connectionString: url },
+      { publication: 'tablecache_test_pub', connectTimeoutMs: 30_000, logger: silent },
+    );
+    const started = performance.now();
+    await expect(feed.ready()).rejects.toThrow(WalLevelError);
+    expect(performance.now() - started).toBeLessThan(10_000); // not retried until connectTimeoutMs
+    await expect(feed.sync()).rejects.toThrow('closed');
+    await feed.close();
   });
 
   test('replies to keepalive requests keep the stream alive past a short wal_sender_timeout', async () => {
