@@ -168,7 +168,7 @@ describe.skipIf(!canCreateClusters() && process.env.TABLECACHE_REQUIRE_SERVER !=
         expect(table.status.feed).toBe('live');
 
         expect(problems, logger.lines.join('\n')).toEqual([]);
-        expect(statusDuringOutage).toBe('disconnected');
+        expect(statusDuringOutage, logger.lines.join('\n')).toBe('disconnected');
         expect(readErrors).toBeGreaterThan(0); // reads that needed the database failed, typed
         expect(reads).toBeGreaterThan(0);
         expect(syncsResolved).toBeGreaterThan(0);

@@ -145,6 +145,8 @@ export class PgLogicalFeed implements ChangeFeed {
   #lost = false;
   /** Counts lost streams: a reconnect that finds it moved opened a stream too late to use. */
   #session = 0;
+  /** A gap found while the stream was lost, said when it is back (even by a durable slot that resumed). */
+  #owedGap: string | undefined;
   /** What the stream being opened says before its first message (see `#backAnnouncement`). */
   #back: (() => void) | undefined;
   #gaps = 0;
@@ -476,7 +478,10 @@ export class PgLogicalFeed implements ChangeFeed {
       .then(() => visible)
       .then(step, (error: unknown) => {
         step();
-        this.#gap(`the feed could not check that a commit was visible (${describeError(error)})`);
+        const reason = `the feed could not check that a commit was visible (${describeError(error)})`;
+        // While the stream is lost, a gap now would say the feed is back: the reconnect says it.
+        if (this.#lost) this.#owedGap ??= reason;
+        else this.#gap(reason);
       })
       .finally(() => {
         this.#queued--;
@@ -638,8 +643,10 @@ export class PgLogicalFeed implements ChangeFeed {
       this.#metrics.reconnect();
       this.#reporter.reset('lost');
       this.#reporter.info('back', `${this.#name} streams again${resumed ? ', resumed where it stopped' : ''}`);
-      if (resumed) this.#emit({ type: 'resumed' });
-      else this.#gap(reason);
+      const owed = this.#owedGap;
+      this.#owedGap = undefined;
+      if (resumed && owed === undefined) this.#emit({ type: 'resumed' });
+      else this.#gap(owed ?? reason);
     };
   }
 
