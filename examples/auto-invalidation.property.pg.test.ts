@@ -1,9 +1,10 @@
 import { CachedTable, type InvalidationPlan, type Key, NamedIndexes } from '@tablecache/core';
 import { LocalStorageTable } from '@tablecache/local';
-import { PgNotifyFeed, PostgresAccess } from '@tablecache/postgres';
+import { PostgresAccess } from '@tablecache/postgres';
 import { type OpenBackend, testBackends } from '@tablecache/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { FEED_KINDS } from '../packages/postgres/src/feed-kinds.fixture.js';
 import { primaryKey, querySome, quote, SHAPES, type Shape } from './auto-invalidation.shapes.js';
 
 /** A statement, and the keys of the source rows it may change (what the bound on refreshed rows counts from). */
@@ -58,8 +59,8 @@ function statementsOf(shape: Shape) {
 
 const server = testBackends().find((backend) => backend.name === 'postgres');
 
-for (const shape of SHAPES) {
-  describe.skipIf(!server?.available)(`tables: 'auto' keeps ${shape.name} equal to the database (property)`, () => {
+for (const { kind, shape } of FEED_KINDS.flatMap((kind) => SHAPES.map((shape) => ({ kind, shape })))) {
+  describe.skipIf(!server?.available)(`tables: 'auto' keeps ${shape.name} equal to the database (property, ${kind.name} feed)`, () => {
     let database: OpenBackend;
     let access: PostgresAccess;
 
@@ -70,6 +71,7 @@ for (const shape of SHAPES) {
     });
 
     afterAll(async () => {
+      if (access !== undefined) await kind.uninstall(access);
       await access?.close();
       await database?.close();
     });
@@ -91,7 +93,7 @@ for (const shape of SHAPES) {
             querySome: (keys) => querySome(shape, keys),
           });
           const table = new CachedTable(indexes, access, new LocalStorageTable(indexes));
-          const feed = new PgNotifyFeed(database.connection);
+          const { feed, close: closeFeed } = kind.open(database.connection);
           try {
             await table.watch(feed, { tables: 'auto', install: true });
             const plan = await table.describeInvalidation();
@@ -110,7 +112,7 @@ for (const shape of SHAPES) {
             }
           } finally {
             await table.close();
-            await feed.close();
+            await closeFeed();
           }
         }),
         { numRuns: 40 },

@@ -1,12 +1,14 @@
+import type { PGlite } from '@electric-sql/pglite';
 import type { Logger } from '@tablecache/core';
+import { expect, vi } from 'vitest';
 import { PgLogicalFeed } from './logical/pg-logical-feed.js';
-import { installPublication } from './logical/publication.js';
+import { installPublication, uninstallPublication } from './logical/publication.js';
 import { REPLICATION_APPLICATION_PREFIX } from './logical/replication-stream.js';
-import { dropReplicationSlot } from './logical/slots.js';
+import { dropReplicationSlot, readSlotLag } from './logical/slots.js';
 import { testSlotName } from './logical/stream.fixture.js';
 import { LISTENER_APPLICATION_PREFIX } from './notify/pg-listener.js';
 import { PgNotifyFeed } from './notify/pg-notify-feed.js';
-import { installTriggers } from './triggers/install-triggers.js';
+import { installTriggers, uninstallTriggers } from './triggers/install-triggers.js';
 import type { TriggerTarget } from './triggers/trigger-target.js';
 
 /** What the fault and property tests set on either feed; everything else is each feed's default. */
@@ -26,7 +28,10 @@ export interface FeedTestOptions {
 
 export type TestFeed = PgNotifyFeed | PgLogicalFeed;
 
-/** A feed as a test opened it: `close` also removes what it left on the server (a durable slot). */
+/** Where a feed connects: a server, or embedded PGlite (only for the kinds that run there, see `feedKindsOn`). */
+export type FeedConnection = { readonly connectionString: string } | { readonly pglite: PGlite };
+
+/** A feed as a test opened it: `close` also waits for the server to let go of its slot, and removes a durable one. */
 export interface OpenedFeed {
   readonly feed: TestFeed;
   close(): Promise<void>;
@@ -46,7 +51,9 @@ export interface FeedKind {
   readonly afterReconnect: 'gap' | 'resumed';
   /** Makes changes to `tables` reach it: the NOTIFY triggers, or the publication. */
   install(target: TriggerTarget, tables: readonly string[]): Promise<void>;
-  open(connectionString: string, options?: FeedTestOptions): OpenedFeed;
+  /** Removes everything `install` (or a watch with `install: true`) put in place. */
+  uninstall(target: TriggerTarget): Promise<void>;
+  open(connection: FeedConnection, options?: FeedTestOptions): OpenedFeed;
 }
 
 const notify: FeedKind = {
@@ -55,9 +62,10 @@ const notify: FeedKind = {
   applicationPrefix: LISTENER_APPLICATION_PREFIX,
   afterReconnect: 'gap',
   install: (target, tables) => installTriggers(target, { tables }),
-  open(connectionString, { lostWithinMs, ...options } = {}) {
+  uninstall: (target) => uninstallTriggers(target),
+  open(connection, { lostWithinMs, ...options } = {}) {
     const liveness = lostWithinMs === undefined ? {} : { livenessIntervalMs: lostWithinMs / 2, livenessTimeoutMs: lostWithinMs / 2 };
-    const feed = new PgNotifyFeed({ connectionString }, { ...options, ...liveness });
+    const feed = new PgNotifyFeed(connection, { ...options, ...liveness });
     return { feed, close: () => feed.close() };
   },
 };
@@ -69,7 +77,10 @@ function logical(durable: boolean): FeedKind {
     applicationPrefix: REPLICATION_APPLICATION_PREFIX,
     afterReconnect: durable ? 'resumed' : 'gap',
     install: (target, tables) => installPublication(target, { tables }),
-    open(connectionString, { lostWithinMs, ...options } = {}) {
+    uninstall: (target) => uninstallPublication(target),
+    open(connection, { lostWithinMs, ...options } = {}) {
+      if (!('connectionString' in connection)) throw new Error('PGlite has no logical replication: the logical feed needs a server');
+      const { connectionString } = connection;
       const slot = durable ? testSlotName() : undefined;
       const silence = lostWithinMs === undefined ? {} : { timeoutMs: lostWithinMs, statusIntervalMs: lostWithinMs / 4 };
       const feed = new PgLogicalFeed({ connectionString }, { ...options, ...silence, ...(slot !== undefined && { slot }) });
@@ -77,6 +88,12 @@ function logical(durable: boolean): FeedKind {
         feed,
         async close() {
           await feed.close();
+          // The walsender lets go of the slot (and drops a temporary one) as it exits, a moment after
+          // the connection closes; until then neither the slot nor the test's database can be dropped.
+          await vi.waitFor(async () => expect((await readSlotLag(connectionString, feed.slot))?.active ?? false).toBe(false), {
+            timeout: 10_000,
+            interval: 5,
+          });
           if (slot !== undefined) await dropReplicationSlot(connectionString, slot);
         },
       };
@@ -85,8 +102,13 @@ function logical(durable: boolean): FeedKind {
 }
 
 export const NOTIFY_FEED = notify;
-const LOGICAL_FEED = logical(false);
+export const LOGICAL_FEED = logical(false);
 export const DURABLE_LOGICAL_FEED = logical(true);
 
 /** The NOTIFY feed and the logical feed with a temporary slot: what every scenario runs on. */
 export const FEED_KINDS: readonly FeedKind[] = [NOTIFY_FEED, LOGICAL_FEED];
+
+/** The kinds of `FEED_KINDS` a test backend has: PGlite has no logical replication, only NOTIFY. */
+export function feedKindsOn(backend: 'postgres' | 'pglite'): readonly FeedKind[] {
+  return backend === 'pglite' ? [NOTIFY_FEED] : FEED_KINDS;
+}

@@ -53,12 +53,15 @@ describe.skipIf(!canCreateClusters() && process.env.TABLECACHE_REQUIRE_SERVER !=
     async function watchedItems(options: { disconnectedGraceMs?: number } = {}) {
       const logger = recordingLogger();
       const access = new PostgresAccess({ connectionString: cluster.url, connectTimeoutMs: 2000, logger });
-      const { feed, close: closeFeed } = kind.open(cluster.url, {
-        lostWithinMs: 1000,
-        reconnectDelayMs: { initial: 50, max: 500 },
-        syncTimeoutMs: 3000,
-        logger,
-      });
+      const { feed, close: closeFeed } = kind.open(
+        { connectionString: cluster.url },
+        {
+          lostWithinMs: 1000,
+          reconnectDelayMs: { initial: 50, max: 500 },
+          syncTimeoutMs: 3000,
+          logger,
+        },
+      );
       const indexes = new PrimaryKeyIndexes<Item, number>({
         primaryKey: (item) => item.id,
         queryAll: { sql: SELECT },

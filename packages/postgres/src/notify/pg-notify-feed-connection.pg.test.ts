@@ -139,7 +139,7 @@ for (const kind of [...FEED_KINDS, DURABLE_LOGICAL_FEED]) {
     });
 
     function openFeed(options: FeedTestOptions = {}): TestFeed {
-      const { feed, close } = kind.open(connectionString(database), { onError: () => undefined, ...options });
+      const { feed, close } = kind.open(database.connection, { onError: () => undefined, ...options });
       closing.push(close);
       return feed;
     }
