@@ -338,7 +338,22 @@ export class PgLogicalFeed implements ChangeFeed {
     this.#stream = undefined;
     await stream?.close();
     await this.#started.catch(() => undefined);
+    if (stream !== undefined) await this.#slotReleased();
     await this.#endPool();
+  }
+
+  /**
+   * Waits (up to 5 s) until the server's walsender has let go of the slot (a temporary one is
+   * then gone): it exits a moment after the connection closes, and until then the slot, and so
+   * its database, cannot be dropped.
+   */
+  async #slotReleased(): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      const slot = await readSlotLag(this.#pool, this.slot).catch(() => undefined);
+      if (slot === undefined || !slot.active) return;
+      await delay(20);
+    }
   }
 
   async #endPool(): Promise<void> {
