@@ -349,6 +349,26 @@ describe.skipIf(!server?.available)('PgLogicalFeed', () => {
     expect(feed.gaps).toBe(0);
   });
 
+  test("a change whose visibility cannot be checked (the feed's own connection frozen) is passed on with a gap, not held back", async () => {
+    const feed = feedOf({ timeoutMs: 1000, statusIntervalMs: 250 });
+    const table = await watchedItems(feed);
+    await database.exec("UPDATE items SET label = 'warm' WHERE id = 1");
+    await table.sync(); // the feed's connections for markers and snapshots are open now
+    const { events } = recorded(feed);
+    const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [
+      `tablecache-logical-sync:${feed.slot}`,
+    ]);
+    for (const { pid } of rows) process.kill(pid, 'SIGSTOP');
+    try {
+      await database.exec("UPDATE items SET label = 'unchecked' WHERE id = 2");
+      await vi.waitFor(() => expect(events.map((event) => event.type)).toEqual(['changes', 'gap']), { timeout: 10_000 });
+      expect(table.peek(2)).toBeUndefined(); // invalid: the next read refreshes it
+    } finally {
+      for (const { pid } of rows) process.kill(pid, 'SIGCONT');
+    }
+    expect(await table.getFirstRecord({ index: 'primaryKey', keys: [2] })).toEqual({ id: 2, label: 'unchecked' });
+  });
+
   test('a closed feed rejects sync with FeedClosedError and leaves no temporary slot behind', async () => {
     const feed = new PgLogicalFeed({ connectionString: url }, { logger: silent });
     await feed.ready();

@@ -128,6 +128,8 @@ export class PgLogicalFeed implements ChangeFeed {
   readonly #gate: VisibilityGate;
   /** Whether the transaction being received is visible yet. */
   #visible: Promise<void> = Promise.resolve();
+  /** The last transaction whose visibility could not be checked: its gap is said once. */
+  #unchecked: Promise<void> | undefined;
   /** What is passed to listeners, in stream order (see `#deliver`), and how many steps wait in it. */
   #delivering: Promise<void> = Promise.resolve();
   #queued = 0;
@@ -203,6 +205,10 @@ export class PgLogicalFeed implements ChangeFeed {
       connectionString: this.#connectionString,
       // Markers and snapshots each get a connection: a marker's write never waits behind a snapshot.
       max: 2,
+      // A connection that stops answering must not hold changes back for ever: a snapshot not read
+      // in time passes the transaction on with a gap, a marker not written fails its sync.
+      connectionTimeoutMillis: this.#timeouts.connectMs,
+      query_timeout: this.#timeouts.silenceMs,
       application_name: `tablecache-logical-sync:${this.slot}`,
     });
     this.#pool.on('error', () => undefined); // an idle connection that dies is replaced on the next query
@@ -477,22 +483,25 @@ export class PgLogicalFeed implements ChangeFeed {
     this.#deliver(() => {
       this.#metrics.notification();
       this.#emit({ type: 'changes', changes, ...(committedAt !== undefined && { committedAt }) });
-    });
+    }, this.#visible);
   }
 
   /**
-   * Runs `step` in stream order, once the transaction being received is visible to new snapshots
-   * (see `VisibilityGate`): a listener that refreshes at once must read what the transaction wrote.
-   * When visibility cannot be checked (the database is unreachable), the step runs all the same,
-   * followed by a gap, since a refresh meanwhile may have read the rows as they were.
+   * Runs `step` in stream order, after `visible` (a transaction's changes wait until new snapshots
+   * see it, see `VisibilityGate`: a listener that refreshes at once must read what it wrote; a
+   * commit's bookkeeping or a marker only needs the order). When visibility cannot be checked
+   * (the database is unreachable), the step runs all the same, followed by a gap, since a refresh
+   * meanwhile may have read the rows as they were.
    */
-  #deliver(step: () => void): void {
-    const visible = this.#visible;
+  #deliver(step: () => void, visible: Promise<void> = Promise.resolve()): void {
     this.#queued++;
     this.#delivering = this.#delivering
       .then(() => visible)
       .then(step, (error: unknown) => {
         step();
+        // One gap per transaction, however many batches it was passed on in.
+        if (this.#unchecked === visible) return;
+        this.#unchecked = visible;
         const reason = `the feed could not check that a commit was visible (${describeError(error)})`;
         // While the stream is lost, a gap now would say the feed is back: the reconnect says it.
         if (this.#lost) this.#owedGap ??= reason;
