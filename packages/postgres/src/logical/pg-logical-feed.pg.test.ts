@@ -131,6 +131,33 @@ describe.skipIf(!server?.available)('PgLogicalFeed', () => {
     expect(first?.type === 'changes' && Math.abs((first.committedAt ?? 0) - before)).toBeLessThan(1000);
   });
 
+  test("key texts are each type's own output under fixed settings, whatever the database's DateStyle, TimeZone or bytea_output", async () => {
+    const database_ = (await admin.query<{ name: string }>('SELECT current_database() AS name')).rows[0]!.name;
+    await admin.query(
+      `ALTER DATABASE "${database_}" SET DateStyle = 'SQL, DMY'; ALTER DATABASE "${database_}" SET TimeZone = 'America/New_York';
+       ALTER DATABASE "${database_}" SET bytea_output = 'escape'; ALTER DATABASE "${database_}" SET IntervalStyle = 'sql_standard';
+       ALTER DATABASE "${database_}" SET extra_float_digits = 0`,
+    );
+    try {
+      await database.exec(`
+        CREATE TABLE typed (ts timestamptz, d date, b bytea, i interval, f float8, PRIMARY KEY (ts, d, b, i, f));
+        ALTER PUBLICATION tablecache ADD TABLE typed`);
+      const feed = feedOf(); // a new walsender: it starts with the database's settings
+      await feed.ready();
+      const { changes } = recorded(feed);
+      await database.exec(
+        "INSERT INTO typed VALUES ('2024-03-05 10:00:00.25+00', '2024-03-05', '\\x0102ff', '1 day 02:00:00', 0.30000000000000004)",
+      );
+      await feed.sync();
+      expect(changes().map((change) => change.new)).toEqual([
+        ['2024-03-05 10:00:00.25+00', '2024-03-05', '\\x0102ff', '1 day 02:00:00', '0.30000000000000004'],
+      ]);
+    } finally {
+      await admin.query(`ALTER DATABASE "${database_}" RESET ALL`);
+      await database.exec('DROP TABLE IF EXISTS typed');
+    }
+  });
+
   test('an update that keeps its key names it as old and new', async () => {
     const feed = feedOf();
     await feed.ready();

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidOptionsError, TablecacheError } from '@tablecache/core';
 import pg from 'pg';
+import { KEY_TEXT_SETTINGS } from '../triggers/notify-function.js';
 import {
   PgoutputDecodeError,
   PublicationMissingError,
@@ -134,6 +135,9 @@ export class ReplicationStream {
       connectionString: options.connectionString,
       application_name: `${REPLICATION_APPLICATION_PREFIX}${slot}`,
       replication: 'database',
+      // pgoutput writes values with the walsender's output functions: under the triggers' settings,
+      // keys come as the same text whatever the server, the database or the role sets.
+      options: KEY_TEXT_SETTINGS.map(([name, value]) => `-c ${name}=${value.replaceAll(' ', '\\ ')}`).join(' '),
       keepAlive: true,
     };
     const client = new pg.Client(config);

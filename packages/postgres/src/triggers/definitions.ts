@@ -12,7 +12,7 @@ import {
   type Run,
   sqlFormat,
 } from './catalog.js';
-import { NOTIFY_FUNCTION_BODY, NOTIFY_FUNCTION_SETTINGS, NOTIFY_TRIGGER_ARGUMENTS } from './notify-function.js';
+import { KEY_TEXT_SETTINGS, NOTIFY_FUNCTION_BODY, NOTIFY_TRIGGER_ARGUMENTS } from './notify-function.js';
 import { PARTITION_FUNCTION_BODY } from './partition-function.js';
 
 /**
@@ -75,7 +75,7 @@ export function sameTable(a: SourceTable | undefined, b: SourceTable): boolean {
 }
 
 export function notifyFunctionIsCurrent(installed: InstalledFunction | undefined): boolean {
-  return installed !== undefined && installed.body === NOTIFY_FUNCTION_BODY && sameSettings(installed.config, NOTIFY_FUNCTION_SETTINGS);
+  return installed !== undefined && installed.body === NOTIFY_FUNCTION_BODY && sameSettings(installed.config, KEY_TEXT_SETTINGS);
 }
 
 export function eventFunctionIsCurrent(installed: InstalledFunction | undefined): boolean {
@@ -94,10 +94,10 @@ function sameSettings(config: readonly string[], settings: readonly (readonly [s
 export function createNotifyFunction(run: Run, names: ChannelNames): Promise<string> {
   return sqlFormat(
     run,
-    `CREATE OR REPLACE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql${NOTIFY_FUNCTION_SETTINGS.map(() => ' SET %I = %L').join('')} AS %L`,
+    `CREATE OR REPLACE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql${KEY_TEXT_SETTINGS.map(() => ' SET %I = %L').join('')} AS %L`,
     FUNCTION_SCHEMA,
     names.function,
-    ...NOTIFY_FUNCTION_SETTINGS.flat(),
+    ...KEY_TEXT_SETTINGS.flat(),
     NOTIFY_FUNCTION_BODY,
   );
 }

@@ -2,13 +2,14 @@
 export const PAYLOAD_VERSION = 2;
 
 /**
- * The session settings the trigger function runs under (`SET` clauses on CREATE FUNCTION, which
- * Postgres restores when the function returns). They fix the text that output functions give for
- * key values, so a key reads the same whatever the writing session set: DateStyle and TimeZone
- * (dates and times), IntervalStyle, bytea_output, extra_float_digits (1: the shortest text that
- * reads back to the same float).
+ * The session settings keys are written as text under: the trigger function runs under them (`SET`
+ * clauses on CREATE FUNCTION, which Postgres restores when the function returns), and so does the
+ * logical feed's walsender (its connection's startup options). They fix the text that output
+ * functions give for key values, so a key reads the same whatever the writing session, the
+ * database or the role set: DateStyle and TimeZone (dates and times), IntervalStyle,
+ * bytea_output, extra_float_digits (1: the shortest text that reads back to the same float).
  */
-export const NOTIFY_FUNCTION_SETTINGS: readonly (readonly [name: string, value: string])[] = [
+export const KEY_TEXT_SETTINGS: readonly (readonly [name: string, value: string])[] = [
   ['DateStyle', 'ISO, MDY'],
   ['IntervalStyle', 'postgres'],
   ['TimeZone', 'UTC'],
@@ -41,7 +42,7 @@ export const NOTIFY_TRIGGER_ARGUMENTS = 5;
  * statement's trigger ran (clock_timestamp(), shortly before commit), in whole milliseconds since
  * the Unix epoch on the database server's clock: arrival time minus `at` bounds the feed's lag
  * from above. Each key value is the text its type's output function gives under
- * NOTIFY_FUNCTION_SETTINGS (`format('%s', col)`, not a cast to text: `bool::text` is 'true', the
+ * KEY_TEXT_SETTINGS (`format('%s', col)`, not a cast to text: `bool::text` is 'true', the
  * output is 't'), so a reader decodes it as it decodes that column in rows.
  *
  * Keys are packed into payloads of at most about 2 × CHUNK_BYTES (a running sum of key lengths,
