@@ -60,6 +60,13 @@ export interface LoadProgress {
   readonly done: boolean;
 }
 
+/** What a write may also ask of `#putRows`: a signal, the hashes of the primary keys returned, a call after each batch. */
+interface PutOptions {
+  readonly signal?: AbortSignal | undefined;
+  readonly returned?: Set<HashKey>;
+  readonly batchWritten?: (() => void) | undefined;
+}
+
 /** A write in progress: the rows it has written, reported to its trace and its measurements. */
 interface WriteCount {
   rows: number;
@@ -114,7 +121,7 @@ export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
               });
       const check = duplicateCheck(adjustment.load.length);
       for (const query of adjustment.load) {
-        await this.#putRows(storage, query, 'load', () => true, check, written, signal, undefined, report && (() => report(false)));
+        await this.#putRows(storage, query, 'load', () => true, check, written, { signal, batchWritten: report && (() => report(false)) });
       }
       this.#options.assertOpen();
       publisher.commit(
@@ -195,7 +202,7 @@ export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
       for (const key of batch.reloadKeys.values()) scratch.delete(key);
       // These queries may overlap (a key and a range holding it).
       const returned = new Set<HashKey>();
-      for (const query of reloads) await this.#putRows(scratch, query, 'refresh', covered, 'each-query', written, undefined, returned);
+      for (const query of reloads) await this.#putRows(scratch, query, 'refresh', covered, 'each-query', written, { returned });
       // Held records the queries did not bring back may still exist without the changed row
       // (a LEFT JOIN whose right-hand row went): asked for by primary key, after the others,
       // so a change costs a second query only for the records it took out of the join.
@@ -318,9 +325,7 @@ export class RefreshEngine<R, S extends IndexSpec, K extends Key> {
     keep: (record: R) => boolean,
     check: DuplicateCheck,
     written: WriteCount,
-    signal?: AbortSignal,
-    returned?: Set<HashKey>,
-    batchWritten?: () => void,
+    { signal, returned, batchWritten }: PutOptions = {},
   ): Promise<void> {
     const seen = check === 'each-query' ? new Set<HashKey>() : undefined;
     for await (const batch of abortableItems(this.#options.queries.batches(query, reason), signal)) {
